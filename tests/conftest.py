@@ -1,0 +1,41 @@
+"""Shared fixtures: small pictures written in several formats."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+
+def make_picture(width: int = 48, height: int = 32, seed: int = 0) -> PILImage.Image:
+    """An RGB picture with structure (so orientation and scaling mistakes show)."""
+    rng = np.random.default_rng(seed)
+    arr = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    arr[: height // 2, : width // 3] = (255, 0, 0)
+    return PILImage.fromarray(arr, "RGB")
+
+
+def encode(im: PILImage.Image, fmt: str, **kwargs: object) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt, **kwargs)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def picture() -> PILImage.Image:
+    return make_picture()
+
+
+@pytest.fixture
+def png_path(tmp_path: Path, picture: PILImage.Image) -> Path:
+    path = tmp_path / "picture.png"
+    picture.save(path)
+    return path
+
+
+@pytest.fixture
+def shapes_png() -> Path:
+    return Path(__file__).resolve().parent.parent / "examples" / "shapes.png"
