@@ -1,0 +1,182 @@
+"""Client: the user-facing facade over one provider stack, with sync and async methods."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from .config import Config, ProviderConfig, load_config
+from .image import Image
+from .provider import Provider, aclose_all
+from .stack import build_stack
+from .types import Request, Response
+
+__all__ = ["Client"]
+
+T = TypeVar("T")
+RequestLike = Request | Mapping[str, Any]
+
+
+class _Portal:
+    """An event loop on a daemon thread, so sync calls share one loop (and its connections)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="mmbridge-client", daemon=True)
+        self._thread.start()
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # Ctrl-C in the caller stops the work in the portal too
+            raise
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+class Client:
+    """Ask any provider about images.
+
+    ``Client("fake")``, ``Client("openai", model="gpt-4o")``, ``Client(my_provider)``, or
+    ``Client.from_config()`` for the provider ``mmbridge.toml`` names. Every method has an async
+    twin (``aask`` for ``ask``...). Use it as a context manager, or call ``close()``.
+    """
+
+    def __init__(
+        self, provider: str | Provider | None = None, /, *, config: Config | None = None, **options: Any
+    ) -> None:
+        self.config = config if config is not None else Config()
+        if provider is None or isinstance(provider, str):
+            entry = ProviderConfig(type=provider or self.config.default, **options) if options else None
+            self.provider: Provider = build_stack(self.config, provider, entry)
+        else:
+            if options:
+                raise TypeError("options are for provider names; a Provider instance is already configured")
+            self.provider = provider
+        self._portal: _Portal | None = None
+        self._portal_lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, path: str | os.PathLike[str] | None = None, provider: str | None = None) -> Client:
+        """A client for ``provider`` (default: the config's ``default``) from ``path`` or the usual places."""
+        return cls(provider, config=load_config(path))
+
+    # -- inputs ---------------------------------------------------------------------------------
+
+    def image(self, source: Any) -> Image:
+        """Normalize ``source`` with this client's image settings (decoded lazily)."""
+        if isinstance(source, Image):
+            return source
+        images = self.config.images
+        return Image(
+            source,
+            lazy=True,
+            max_pixels=images.max_pixels,
+            allow_remote=self.config.allow_remote_images,
+            remote_max_bytes=images.remote_max_bytes,
+            remote_timeout_s=images.remote_timeout_s,
+        )
+
+    def request(self, item: RequestLike) -> Request:
+        """A Request from a Request or a mapping such as ``{"task": "vqa", "image": ..., "question": ...}``."""
+        if isinstance(item, Request):
+            return item
+        data = dict(item)
+        data["image"] = self.image(data.get("image"))
+        return Request(**data)
+
+    # -- async API ------------------------------------------------------------------------------
+
+    async def agenerate(self, request: RequestLike) -> Response:
+        return await self.provider.generate(self.request(request))
+
+    async def aask(self, image: Any, question: str, choices: Sequence[str] | None = None) -> Response:
+        """Visual question answering; ``choices`` restricts the answer to a closed set."""
+        return await self.agenerate(Request.vqa(self.image(image), question, choices))
+
+    async def acaption(self, image: Any) -> Response:
+        """One sentence describing the image."""
+        return await self.agenerate(Request.caption(self.image(image)))
+
+    async def averify(self, image: Any, statement: str) -> Response:
+        """Whether ``statement`` is true of the image: ``Response.label``."""
+        return await self.agenerate(Request.verify(self.image(image), statement))
+
+    async def abatch(
+        self, requests: Iterable[RequestLike], *, concurrency: int = 8, progress: bool | None = None
+    ) -> list[Response | Exception]:
+        """Answer many requests, ``concurrency`` at a time; results are in input order.
+
+        A failed item is returned as its exception, never raised mid-batch. ``progress`` shows a
+        progress bar (default: when stderr is a terminal).
+        """
+        from .batch import run_batch
+
+        return await run_batch(self.agenerate, list(requests), concurrency=concurrency, progress=progress)
+
+    async def aclose(self) -> None:
+        await aclose_all([self.provider])
+
+    # -- sync API -------------------------------------------------------------------------------
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        with self._portal_lock:
+            if self._portal is None:
+                self._portal = _Portal()
+        return self._portal.call(coro)
+
+    def generate(self, request: RequestLike) -> Response:
+        return self._call(self.agenerate(request))
+
+    def ask(self, image: Any, question: str, choices: Sequence[str] | None = None) -> Response:
+        """Visual question answering; ``choices`` restricts the answer to a closed set."""
+        return self._call(self.aask(image, question, choices))
+
+    def caption(self, image: Any) -> Response:
+        """One sentence describing the image."""
+        return self._call(self.acaption(image))
+
+    def verify(self, image: Any, statement: str) -> Response:
+        """Whether ``statement`` is true of the image: ``Response.label``."""
+        return self._call(self.averify(image, statement))
+
+    def batch(
+        self, requests: Iterable[RequestLike], *, concurrency: int = 8, progress: bool | None = None
+    ) -> list[Response | Exception]:
+        """Sync twin of :meth:`abatch`."""
+        return self._call(self.abatch(requests, concurrency=concurrency, progress=progress))
+
+    def close(self) -> None:
+        """Release the provider's resources and the background loop of the sync API."""
+        with self._portal_lock:
+            portal, self._portal = self._portal, None
+        if portal is not None:
+            try:
+                portal.call(self.aclose())
+            finally:
+                portal.close()
+        else:
+            asyncio.run(self.aclose())
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"Client({self.provider!r})"
