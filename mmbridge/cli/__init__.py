@@ -1,0 +1,1 @@
+"""The ``mmbridge`` command line (typer + rich); each command imports its heavy parts lazily."""
