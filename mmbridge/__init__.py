@@ -16,6 +16,7 @@ __all__ = [
     "Client",
     "Config",
     "ConfigError",
+    "DatasetError",
     "Fallback",
     "HTTPStatusError",
     "Image",
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from .errors import (
         AuthenticationError,
         ConfigError,
+        DatasetError,
         HTTPStatusError,
         ImageError,
         MMBridgeError,

@@ -4,6 +4,7 @@
     ├── ConfigError                  a config file, option or environment variable is wrong
     ├── ImageError                   an input could not be turned into an RGB image
     ├── RequestError                 a request is malformed (a vqa request without a question, say)
+    ├── DatasetError                 a dataset file is malformed or names a missing image
     ├── UnsupportedTaskError         the provider does not do this task
     ├── ProviderNotInstalledError    the provider's package or a dependency is missing
     └── ProviderError                the provider was asked and did not answer
@@ -21,6 +22,7 @@ from __future__ import annotations
 __all__ = [
     "AuthenticationError",
     "ConfigError",
+    "DatasetError",
     "HTTPStatusError",
     "ImageError",
     "MMBridgeError",
@@ -48,6 +50,10 @@ class ImageError(MMBridgeError):
 
 class RequestError(MMBridgeError, ValueError):
     """A request's fields do not fit its task."""
+
+
+class DatasetError(MMBridgeError):
+    """A dataset file is malformed, or a sample names an image that does not exist."""
 
 
 class UnsupportedTaskError(MMBridgeError):

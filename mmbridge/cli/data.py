@@ -1,0 +1,48 @@
+"""``mmbridge data shapes`` and ``mmbridge data info``: make the built-in benchmark, inspect any dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    data_app = typer.Typer(help="Generate and inspect datasets.", no_args_is_help=True)
+    app.add_typer(data_app, name="data")
+
+    @data_app.command("shapes")
+    def shapes(
+        out: Annotated[Path, typer.Option(help="Folder to write train/val/test.jsonl and images/ into.")],
+        images: Annotated[int, typer.Option(min=3, help="Images in all splits together (80/10/10).")] = 1000,
+        seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 0,
+        size: Annotated[int, typer.Option(min=16, help="Image side in pixels.")] = 64,
+    ) -> None:
+        """Generate the built-in shapes benchmark (vqa, caption and verify samples)."""
+        from ..data.shapes import Style, generate_shapes
+
+        manifest = generate_shapes(out, images=images, seed=seed, style=Style(image_size=size))
+        for split, counts in manifest["splits"].items():
+            typer.echo(f"{out / (split + '.jsonl')}: {counts['samples']} samples on {counts['images']} images")
+
+    @data_app.command("info")
+    def info(
+        dataset: Annotated[str, typer.Argument(help="A .jsonl file, a COCO / VQA v2 .json, or builtin:shapes?...")],
+        config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file (for the cache dir).")] = None,
+    ) -> None:
+        """Validate a dataset (every line and every image path) and count its samples by task and type."""
+        from collections import Counter
+
+        from rich.console import Console
+        from rich.table import Table
+
+        from ..config import load_config
+        from ..data import load_dataset
+
+        loaded = load_dataset(dataset, cache_dir=load_config(config).cache.dir)
+        counts = Counter((s.task.value, str(s.meta.get("type", "-"))) for s in loaded)
+        table = Table("task", "type", "samples", title=f"{loaded.source}: {len(loaded)} samples")
+        for (task, kind), n in sorted(counts.items()):
+            table.add_row(task, kind, str(n))
+        Console().print(table)

@@ -1,0 +1,116 @@
+"""Turn what a user passes as a dataset (a file, a COCO or VQA JSON, ``builtin:shapes?...``) into a Dataset."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+from ..errors import DatasetError
+from .coco import read_coco_captions, read_vqa_v2
+from .jsonl import read_jsonl
+from .sample import Dataset
+
+__all__ = ["DEFAULT_SHAPES", "load_dataset", "shapes_dir"]
+
+#: defaults of ``builtin:shapes``; any of them can be set in the query string
+DEFAULT_SHAPES = {"split": "test", "images": "2000", "seed": "0", "size": "64"}
+
+
+def _query(text: str, spec: str, allowed: set[str]) -> dict[str, str]:
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
+    except ValueError:
+        raise DatasetError(f"{spec}: cannot parse the options after '?'; write them as key=value&key=value") from None
+    options = dict(pairs)
+    unknown = set(options) - allowed
+    if unknown:
+        raise DatasetError(
+            f"{spec}: unknown option(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}"
+        )
+    return options
+
+
+def shapes_dir(cache_dir: Path, images: int, seed: int, size: int) -> Path:
+    """The built-in shapes data set for these settings, generated into ``cache_dir`` on first use.
+
+    Generation happens in a temporary folder renamed into place, so a killed run leaves nothing
+    half-written and two processes racing both end with the same complete folder.
+    """
+    from .shapes import GENERATOR_VERSION, Style, generate_shapes
+    from .shapes.build import MANIFEST
+
+    target = cache_dir / "datasets" / f"shapes-v{GENERATOR_VERSION}-n{images}-seed{seed}-px{size}"
+    if (target / MANIFEST).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        generate_shapes(tmp, images=images, seed=seed, style=Style(image_size=size))
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process finished first; its copy is identical
+            if not (target / MANIFEST).is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _builtin(spec: str, cache_dir: Path) -> Dataset:
+    name, _, query = spec.removeprefix("builtin:").partition("?")
+    if name != "shapes":
+        raise DatasetError(f"{spec}: unknown built-in dataset {name!r}; available: shapes")
+    options = {**DEFAULT_SHAPES, **_query(query, spec, set(DEFAULT_SHAPES))}
+    if options["split"] not in ("train", "val", "test"):
+        raise DatasetError(f"{spec}: split must be train, val or test, got {options['split']!r}")
+    try:
+        images, seed, size = int(options["images"]), int(options["seed"]), int(options["size"])
+    except ValueError:
+        raise DatasetError(f"{spec}: images, seed and size must be whole numbers") from None
+    if images < 3 or size < 16:
+        raise DatasetError(f"{spec}: need images >= 3 (one per split) and size >= 16")
+    folder = shapes_dir(cache_dir, images, seed, size)
+    dataset = read_jsonl(folder / f"{options['split']}.jsonl")
+    dataset.source = spec
+    dataset.meta = {"builtin": "shapes", **options, "folder": str(folder)}
+    return dataset
+
+
+def load_dataset(spec: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None) -> Dataset:
+    """Read a dataset: a ``.jsonl`` file in the project's format, a COCO captions JSON, a VQA v2
+    questions JSON (its annotations file found beside it), or ``builtin:shapes?split=test&images=N&seed=S``.
+
+    COCO and VQA files take ``?images=DIR`` (and VQA ``?annotations=FILE``) when the images are not
+    in the usual place. Every image is checked to exist before this returns.
+    """
+    text = os.fspath(spec)
+    if text.startswith("builtin:"):
+        return _builtin(text, Path(cache_dir) if cache_dir is not None else Path(".mmbridge/cache"))
+    path_text, _, query = text.partition("?")
+    path = Path(path_text)
+    if path.is_dir():
+        raise DatasetError(f"{path} is a folder; point at a .jsonl file inside it (e.g. {path / 'test.jsonl'})")
+    if not path.is_file():
+        raise DatasetError(f"dataset file {path} does not exist")
+    if path.suffix == ".jsonl":
+        _query(query, text, set())
+        return read_jsonl(path)
+    if path.suffix != ".json":
+        raise DatasetError(f"{path}: unknown dataset format; use .jsonl (see the README) or a COCO / VQA v2 .json")
+    options = _query(query, text, {"images", "annotations"})
+    with path.open(encoding="utf-8") as f:
+        head = f.read(4096)
+    if '"questions"' in head or "questions" in path.name:
+        return read_vqa_v2(path, options.get("annotations"), options.get("images"))
+    if "annotations" in options:
+        raise DatasetError(f"{text}: 'annotations' is only for VQA v2 questions files")
+    try:
+        return read_coco_captions(path, options.get("images"))
+    except DatasetError as exc:
+        if "field" in str(exc) and "caption" in str(exc):
+            raise DatasetError(f"{path}: neither a COCO captions file nor VQA v2 questions ({exc})") from None
+        raise
+
