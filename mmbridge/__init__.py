@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AuthenticationError",
     "BaseProvider",
+    "Cached",
     "Client",
     "Config",
     "ConfigError",
@@ -28,15 +29,18 @@ __all__ = [
     "ProviderError",
     "ProviderNotInstalledError",
     "ProviderPlugin",
+    "ProviderResponseError",
     "ProviderTimeoutError",
     "RateLimitError",
     "Request",
     "RequestError",
     "Response",
+    "Retrying",
     "Task",
     "UnsupportedTaskError",
     "Usage",
     "WrapperProvider",
+    "cache_mode",
     "list_providers",
     "load_config",
 ]
@@ -48,7 +52,7 @@ _HOMES = {
     ".provider": ("BaseProvider", "Provider", "WrapperProvider"),
     ".registry": ("ProviderPlugin", "list_providers"),
     ".types": ("Request", "Response", "Task", "Usage"),
-    ".wrappers": ("Fallback", "Limited"),
+    ".wrappers": ("Cached", "Fallback", "Limited", "Retrying", "cache_mode"),
 }
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -65,6 +69,7 @@ if TYPE_CHECKING:
         ProviderConnectionError,
         ProviderError,
         ProviderNotInstalledError,
+        ProviderResponseError,
         ProviderTimeoutError,
         RateLimitError,
         RequestError,
@@ -74,7 +79,7 @@ if TYPE_CHECKING:
     from .provider import BaseProvider, Provider, WrapperProvider
     from .registry import ProviderPlugin, list_providers
     from .types import Request, Response, Task, Usage
-    from .wrappers import Fallback, Limited
+    from .wrappers import Cached, Fallback, Limited, Retrying, cache_mode
 
 
 def __getattr__(name: str) -> Any:

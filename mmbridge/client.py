@@ -13,6 +13,7 @@ from .image import Image
 from .provider import Provider, aclose_all
 from .stack import build_stack
 from .types import Request, Response
+from .wrappers.cache import CacheMode, cache_mode
 
 __all__ = ["Client"]
 
@@ -95,23 +96,32 @@ class Client:
 
     # -- async API ------------------------------------------------------------------------------
 
-    async def agenerate(self, request: RequestLike) -> Response:
-        return await self.provider.generate(self.request(request))
+    async def agenerate(self, request: RequestLike, *, cache: bool = True, refresh: bool = False) -> Response:
+        """Answer one request. ``cache=False`` bypasses the cache; ``refresh=True`` asks again and stores."""
+        mode: CacheMode = "off" if not cache else "refresh" if refresh else "use"
+        with cache_mode(mode):
+            return await self.provider.generate(self.request(request))
 
-    async def aask(self, image: Any, question: str, choices: Sequence[str] | None = None) -> Response:
+    async def aask(self, image: Any, question: str, choices: Sequence[str] | None = None, **call: bool) -> Response:
         """Visual question answering; ``choices`` restricts the answer to a closed set."""
-        return await self.agenerate(Request.vqa(self.image(image), question, choices))
+        return await self.agenerate(Request.vqa(self.image(image), question, choices), **call)
 
-    async def acaption(self, image: Any) -> Response:
+    async def acaption(self, image: Any, **call: bool) -> Response:
         """One sentence describing the image."""
-        return await self.agenerate(Request.caption(self.image(image)))
+        return await self.agenerate(Request.caption(self.image(image)), **call)
 
-    async def averify(self, image: Any, statement: str) -> Response:
+    async def averify(self, image: Any, statement: str, **call: bool) -> Response:
         """Whether ``statement`` is true of the image: ``Response.label``."""
-        return await self.agenerate(Request.verify(self.image(image), statement))
+        return await self.agenerate(Request.verify(self.image(image), statement), **call)
 
     async def abatch(
-        self, requests: Iterable[RequestLike], *, concurrency: int = 8, progress: bool | None = None
+        self,
+        requests: Iterable[RequestLike],
+        *,
+        concurrency: int = 8,
+        progress: bool | None = None,
+        cache: bool = True,
+        refresh: bool = False,
     ) -> list[Response | Exception]:
         """Answer many requests, ``concurrency`` at a time; results are in input order.
 
@@ -120,7 +130,10 @@ class Client:
         """
         from .batch import run_batch
 
-        return await run_batch(self.agenerate, list(requests), concurrency=concurrency, progress=progress)
+        async def one(item: RequestLike) -> Response:
+            return await self.agenerate(item, cache=cache, refresh=refresh)
+
+        return await run_batch(one, list(requests), concurrency=concurrency, progress=progress)
 
     async def aclose(self) -> None:
         await aclose_all([self.provider])
@@ -133,26 +146,25 @@ class Client:
                 self._portal = _Portal()
         return self._portal.call(coro)
 
-    def generate(self, request: RequestLike) -> Response:
-        return self._call(self.agenerate(request))
+    def generate(self, request: RequestLike, **call: bool) -> Response:
+        """Sync twin of :meth:`agenerate` (takes ``cache=`` and ``refresh=`` too, like every method)."""
+        return self._call(self.agenerate(request, **call))
 
-    def ask(self, image: Any, question: str, choices: Sequence[str] | None = None) -> Response:
+    def ask(self, image: Any, question: str, choices: Sequence[str] | None = None, **call: bool) -> Response:
         """Visual question answering; ``choices`` restricts the answer to a closed set."""
-        return self._call(self.aask(image, question, choices))
+        return self._call(self.aask(image, question, choices, **call))
 
-    def caption(self, image: Any) -> Response:
+    def caption(self, image: Any, **call: bool) -> Response:
         """One sentence describing the image."""
-        return self._call(self.acaption(image))
+        return self._call(self.acaption(image, **call))
 
-    def verify(self, image: Any, statement: str) -> Response:
+    def verify(self, image: Any, statement: str, **call: bool) -> Response:
         """Whether ``statement`` is true of the image: ``Response.label``."""
-        return self._call(self.averify(image, statement))
+        return self._call(self.averify(image, statement, **call))
 
-    def batch(
-        self, requests: Iterable[RequestLike], *, concurrency: int = 8, progress: bool | None = None
-    ) -> list[Response | Exception]:
+    def batch(self, requests: Iterable[RequestLike], **options: Any) -> list[Response | Exception]:
         """Sync twin of :meth:`abatch`."""
-        return self._call(self.abatch(requests, concurrency=concurrency, progress=progress))
+        return self._call(self.abatch(requests, **options))
 
     def close(self) -> None:
         """Release the provider's resources and the background loop of the sync API."""

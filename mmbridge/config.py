@@ -34,8 +34,10 @@ class RetryConfig(_Section):
     max_attempts: int = Field(default=5, ge=1, le=100)
     #: the longest single wait, including one a server asks for with Retry-After
     max_wait_s: float = Field(default=60.0, gt=0)
-    #: give up once this many seconds have passed since the first attempt
+    #: give up rather than wait past this many seconds since the first attempt
     deadline_s: float | None = Field(default=None, gt=0)
+    #: the scale of the exponential backoff (full jitter): waits grow from about this
+    initial_wait_s: float = Field(default=0.5, gt=0)
 
 
 class ImagesConfig(_Section):

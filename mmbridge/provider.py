@@ -18,7 +18,8 @@ class Provider(Protocol):
 
     Optional members a provider may add: ``identity`` (a JSON-able dict of everything that can
     change its output: type, model, endpoint, generation settings; never secrets), used by the
-    cache key, and ``async aclose()``, called when the owning client closes.
+    cache key; ``cacheable`` (False keeps its answers out of the cache); and ``async aclose()``,
+    called when the owning client closes.
     """
 
     name: str
@@ -83,6 +84,10 @@ class WrapperProvider:
     @property
     def identity(self) -> dict[str, Any]:
         return identity_of(self.inner)
+
+    @property
+    def cacheable(self) -> bool:
+        return getattr(self.inner, "cacheable", True)
 
     async def generate(self, request: Request) -> Response:
         return await self.inner.generate(request)

@@ -39,3 +39,20 @@ def png_path(tmp_path: Path, picture: PILImage.Image) -> Path:
 @pytest.fixture
 def shapes_png() -> Path:
     return Path(__file__).resolve().parent.parent / "examples" / "shapes.png"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs in its own folder, so the default cache (.mmbridge/cache) never leaks between tests."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("MMBRIDGE_CONFIG", "MMBRIDGE_PROVIDER"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def openai_server():
+    """A real OpenAI-compatible server on 127.0.0.1 (see mmbridge.testing), stopped after the test."""
+    from mmbridge.testing import OpenAICompatibleServer
+
+    with OpenAICompatibleServer(max_seconds=120) as server:
+        yield server

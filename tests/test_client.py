@@ -10,14 +10,16 @@ from pathlib import Path
 import pytest
 
 from mmbridge import (
+    AuthenticationError,
+    Cached,
     Client,
     Fallback,
     ImageError,
     Limited,
     ProviderError,
-    RateLimitError,
     Request,
     Response,
+    Retrying,
     Task,
     UnsupportedTaskError,
 )
@@ -26,9 +28,8 @@ from mmbridge import (
 def test_fake_answers_are_deterministic_and_derived_from_the_request(shapes_png: Path) -> None:
     with Client("fake") as client:
         first = client.ask(shapes_png, "What color is the circle?")
-        assert first == client.ask(shapes_png.read_bytes(), "What color is the circle?").model_copy(
-            update={"latency_s": first.latency_s}
-        )
+        again = client.ask(shapes_png.read_bytes(), "What color is the circle?", cache=False)
+        assert first == again.model_copy(update={"latency_s": first.latency_s})
         assert first.answer == "red" and first.provider == "fake" and first.model == "fake-1"
         assert first.latency_s is not None and first.usage.cost_usd == 0.0
         assert client.caption(shapes_png).text == "a picture with something red in it"
@@ -76,7 +77,7 @@ def test_function_provider_sync_and_async(shapes_png: Path) -> None:
 def test_batch_keeps_order_and_returns_errors_in_place(shapes_png: Path, tmp_path: Path) -> None:
     def answer(request: Request) -> str:
         if request.question == "fail?":
-            raise RateLimitError("slow down", status_code=429)
+            raise AuthenticationError("bad key", status_code=401)
         return request.question or ""
 
     requests = [Request.vqa(shapes_png, f"q{i}?") for i in range(30)]
@@ -86,7 +87,7 @@ def test_batch_keeps_order_and_returns_errors_in_place(shapes_png: Path, tmp_pat
         results = client.batch(mixed, concurrency=4, progress=False)
     assert len(results) == 32
     assert [r.text for r in results[:7] if isinstance(r, Response)] == [f"q{i}?" for i in range(7)]
-    assert isinstance(results[7], RateLimitError)
+    assert isinstance(results[7], AuthenticationError)
     assert isinstance(results[30], ImageError) and "missing.png" in str(results[30])
     assert isinstance(results[31], Exception)
     assert all(isinstance(r, Response) for i, r in enumerate(results[:30]) if i != 7)
@@ -161,8 +162,13 @@ def test_from_config_builds_the_wrapped_stack(tmp_path: Path, shapes_png: Path) 
         '[providers.safe]\ntype = "fallback"\nproviders = ["quick", "fake"]\n'
     )
     with Client.from_config(config) as client:
-        assert isinstance(client.provider, Fallback)
-        assert isinstance(client.provider.providers[0], Limited)
+        cached = client.provider
+        assert isinstance(cached, Cached) and cached.directory == tmp_path / ".mmbridge" / "cache"
+        fallback = cached.inner
+        assert isinstance(fallback, Fallback)
+        retried = fallback.providers[0]
+        assert isinstance(retried, Retrying) and retried.max_attempts == 5
+        assert isinstance(retried.inner, Limited) and retried.inner.requests_per_minute == 6000
         assert client.ask(shapes_png, "What color?").provider == "quick"
         assert "Fallback" in repr(client)
 

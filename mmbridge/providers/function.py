@@ -30,6 +30,9 @@ class FunctionOptions(BaseModel):
 class FunctionProvider(BaseProvider):
     """Calls ``fn`` for every request. A str is parsed like model output; a bool is a verify label."""
 
+    #: the function's code can change under the same name, so its answers are never cached
+    cacheable = False
+
     def __init__(self, name: str, options: FunctionOptions) -> None:
         super().__init__(name)
         self.fn = options.fn

@@ -1,6 +1,8 @@
 """Providers that wrap providers: cross-cutting behaviour stacked around any backend."""
 
+from .cache import Cached, cache_mode
 from .fallback import Fallback
 from .limited import Limited
+from .retry import Retrying
 
-__all__ = ["Fallback", "Limited"]
+__all__ = ["Cached", "Fallback", "Limited", "Retrying", "cache_mode"]

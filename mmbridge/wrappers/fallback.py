@@ -34,6 +34,10 @@ class Fallback:
         return frozenset().union(*(p.capabilities for p in self.providers))
 
     @property
+    def cacheable(self) -> bool:
+        return all(getattr(p, "cacheable", True) for p in self.providers)
+
+    @property
     def identity(self) -> dict[str, Any]:
         return {"type": "fallback", "providers": [identity_of(p) for p in self.providers]}
 

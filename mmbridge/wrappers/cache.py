@@ -1,0 +1,143 @@
+"""Cached: answers kept on disk (diskcache), keyed by what can change them and nothing else.
+
+The key is a sha256 of the canonical request: the image's pixel hash, task, question, choices,
+statement, and the provider's identity (type, model, a hash of the endpoint, generation
+settings, prompt template version). Never the API key, and not timeouts, retries or concurrency.
+Only answers are stored, never errors. Identical requests in flight at the same time are sent
+once. diskcache keeps its index in SQLite, so several processes may share one directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import time
+import weakref
+from collections.abc import Iterator
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from ..image import Image
+from ..provider import Provider, WrapperProvider, identity_of
+from ..types import Request, Response
+
+__all__ = ["CACHE_FORMAT", "Cached", "CacheMode", "cache_mode", "request_key"]
+
+#: bump when the stored value or the key changes meaning
+CACHE_FORMAT = 1
+CacheMode = Literal["use", "refresh", "off"]
+_MODE: ContextVar[CacheMode] = ContextVar("mmbridge_cache_mode", default="use")
+
+
+@contextlib.contextmanager
+def cache_mode(mode: CacheMode) -> Iterator[None]:
+    """Within the block: ``use`` the cache, ``refresh`` it (ask again, store), or leave it ``off``."""
+    token = _MODE.set(mode)
+    try:
+        yield
+    finally:
+        _MODE.reset(token)
+
+
+def request_key(identity: dict[str, Any], request: Request, image_hash: str) -> str:
+    payload = {
+        "format": CACHE_FORMAT,
+        "provider": identity,
+        "task": request.task.value,
+        "image": image_hash,
+        "question": request.question,
+        "choices": list(request.choices) if request.choices else None,
+        "statement": request.statement,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class Cached(WrapperProvider):
+    """Answers from ``directory`` when it has them; asks ``inner`` and stores the answer otherwise.
+
+    A provider with ``cacheable = False`` (the ``function`` provider, whose code may change under
+    the same name) is passed through untouched.
+    """
+
+    def __init__(self, inner: Provider, directory: str | os.PathLike[str], *, ttl_s: float | None = None) -> None:
+        import diskcache
+
+        super().__init__(inner)
+        self.directory = Path(directory)
+        self.ttl_s = ttl_s
+        self.store = diskcache.Cache(str(self.directory))
+        self.hits = 0
+        self.misses = 0
+        self._identity = identity_of(inner)
+        self._in_flight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future[Response]]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def image_hash(self, image: Image) -> str:
+        """The pixel hash, found through the file's byte hash when this cache has seen the file (no decode)."""
+        source = image.source_hash
+        if image.is_decoded or source is None:
+            return image.content_hash
+        alias = f"source:{source}"
+        known = self.store.get(alias)
+        if known is None:
+            known = image.content_hash
+            self.store.set(alias, known)
+        return str(known)
+
+    def key(self, request: Request) -> str:
+        return request_key(self._identity, request, self.image_hash(request.image))
+
+    async def generate(self, request: Request) -> Response:
+        mode = _MODE.get()
+        if mode == "off" or not getattr(self.inner, "cacheable", True):
+            return await self.inner.generate(request)
+        start = time.perf_counter()
+        key = self.key(request)
+        if mode == "use":
+            stored = self.store.get(key)
+            if stored is not None:
+                self.hits += 1
+                return Response.model_validate_json(stored).model_copy(
+                    update={"cached": True, "latency_s": time.perf_counter() - start}
+                )
+        in_flight = self._in_flight.setdefault(asyncio.get_running_loop(), {})
+        leader = in_flight.get(key)
+        if leader is not None:
+            return await self._follow(leader, request, start)
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        in_flight[key] = future
+        self.misses += 1
+        try:
+            response = await self.inner.generate(request)
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(exc)
+                future.exception()  # mark retrieved: followers re-raise it, nobody else must
+            raise
+        else:
+            self.store.set(key, response.model_dump_json(), expire=self.ttl_s)
+            future.set_result(response)
+            return response
+        finally:
+            del in_flight[key]
+
+    async def _follow(self, leader: asyncio.Future[Response], request: Request, start: float) -> Response:
+        try:
+            response = await asyncio.shield(leader)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if leader.cancelled() and not (task and task.cancelling()):
+                return await self.generate(request)  # the leader was cancelled, not us: ask ourselves
+            raise
+        return response.model_copy(update={"cached": True, "latency_s": time.perf_counter() - start})
+
+    async def aclose(self) -> None:
+        self.store.close()
+        await super().aclose()
