@@ -10,6 +10,7 @@
     └── ProviderError                the provider was asked and did not answer
         ├── ProviderTimeoutError     no answer within the timeout
         ├── ProviderConnectionError  the connection failed or dropped
+        ├── ProviderResponseError    an answer arrived but could not be read (malformed JSON, say)
         └── HTTPStatusError          the server answered with an error status
             ├── AuthenticationError  401 / 403: the key is wrong or lacks permission
             └── RateLimitError       429: slow down (``insufficient_quota``: top up, do not retry)
@@ -29,6 +30,7 @@ __all__ = [
     "ProviderConnectionError",
     "ProviderError",
     "ProviderNotInstalledError",
+    "ProviderResponseError",
     "ProviderTimeoutError",
     "RateLimitError",
     "RequestError",
@@ -95,6 +97,10 @@ class ProviderConnectionError(ProviderError):
     """The connection could not be made, or it dropped before the answer."""
 
     retryable = True
+
+
+class ProviderResponseError(ProviderError):
+    """The server answered, but the answer could not be read (malformed JSON, missing fields)."""
 
 
 class HTTPStatusError(ProviderError):

@@ -118,6 +118,15 @@ def _pixel_digest(im: PIL.Image.Image) -> str:
     return digest.hexdigest()
 
 
+def _sendable_type(header: PIL.Image.Image) -> str | None:
+    """The MIME type under which the encoded bytes might be sent unchanged (EXIF not yet checked)."""
+    if header.format not in ("PNG", "JPEG", "WEBP") or header.mode not in ("RGB", "L"):
+        return None
+    if "transparency" in header.info or getattr(header, "n_frames", 1) > 1:
+        return None
+    return f"image/{header.format.lower()}"
+
+
 class Image:
     """One RGB picture, validated, with a hash of its decoded pixels.
 
@@ -128,7 +137,19 @@ class Image:
     so a cache can answer from :attr:`source_hash` without decoding.
     """
 
-    __slots__ = ("_encoded", "_header", "_header_size", "_hash", "_lock", "_pil", "_source_hash", "max_pixels", "name")
+    __slots__ = (
+        "_encoded",
+        "_header",
+        "_header_size",
+        "_hash",
+        "_lock",
+        "_mime",
+        "_orientation",
+        "_pil",
+        "_source_hash",
+        "max_pixels",
+        "name",
+    )
 
     def __init__(
         self,
@@ -144,10 +165,12 @@ class Image:
         self.max_pixels = max_pixels
         self._pil: PIL.Image.Image | None = None
         self._header: PIL.Image.Image | None = None  # opened, not yet decoded
-        self._lock = threading.Lock()  # a lazy image may be decoded from a provider's worker thread
+        self._lock = threading.RLock()  # a lazy image may be decoded from a provider's worker thread
         self._hash: str | None = None
         self._encoded: bytes | None = None
         self._source_hash: str | None = None
+        self._mime: str | None = None  # set when the encoded bytes may be sent as they are
+        self._orientation: int | None = None  # the EXIF orientation tag, once known
         if isinstance(source, Image):
             self._copy_from(source)
             return
@@ -159,6 +182,7 @@ class Image:
         self._encoded = encoded
         self._header = self._open(encoded)  # validates format and pixel count now
         self._header_size = self._header.size
+        self._mime = _sendable_type(self._header)
         if not lazy:
             self._decode()
 
@@ -169,6 +193,7 @@ class Image:
         self._pil, self._hash, self._header_size = other._pil, other._hash, other._header_size
         self._encoded, self._source_hash = other._encoded, other._source_hash
         self._header = None  # an unloaded Pillow image must not be shared between two owners
+        self._mime, self._orientation = other._mime, other._orientation
 
     def _read_encoded(self, source: Any, allow_remote: bool, max_bytes: int, timeout_s: float) -> bytes | None:
         """The encoded bytes of the input, or None when it is already a decoded picture."""
@@ -281,6 +306,7 @@ class Image:
             im, self._header = self._header or self._open(self._encoded), None
             try:
                 im.load()  # the first frame of an animation; truncated data fails here
+                self._orientation = im.getexif().get(0x0112, 1)
                 ImageOps.exif_transpose(im, in_place=True)
             except (OSError, SyntaxError, ValueError, EOFError) as exc:
                 raise ImageError(f"cannot read image {self.name}: the file is damaged or truncated ({exc})") from None
@@ -319,12 +345,43 @@ class Image:
             self._source_hash = hashlib.sha256(self._encoded).hexdigest()
         return self._source_hash
 
+    def _exif_orientation(self) -> int:
+        """The EXIF orientation of the input, without decoding when the header can tell.
+
+        JPEG and WebP carry EXIF in the header. A PNG may put its eXIf chunk after the pixels, so
+        a PNG whose bytes contain no eXIf chunk type at all has none; one that does is decoded.
+        """
+        with self._lock:
+            if self._orientation is None:
+                header = self._header
+                if header is not None and header.format == "PNG" and self._encoded is not None:
+                    if b"eXIf" not in self._encoded:
+                        self._orientation = 1
+                    else:
+                        self._decode()
+                elif header is not None:
+                    try:
+                        self._orientation = header.getexif().get(0x0112, 1)
+                    except Exception:  # noqa: BLE001 - unreadable metadata: decoding decides
+                        self._decode()
+                else:
+                    self._decode()
+            return self._orientation or 1
+
     @property
     def is_decoded(self) -> bool:
         return self._pil is not None
 
     def to_data_url(self, *, max_side: int | None = None, format: str = "PNG") -> str:
-        """A ``data:image/...;base64,`` URL of the picture, shrunk to fit ``max_side`` if given."""
+        """A ``data:image/...;base64,`` URL of the picture, shrunk to fit ``max_side`` if given.
+
+        When the input was a PNG, JPEG or WebP file that already fits and decodes to the same RGB
+        picture (no alpha, no EXIF rotation, one frame), its bytes are sent as they are: no
+        decode, no re-encode, no generation loss.
+        """
+        fits = max_side is None or max(self._header_size) <= max_side
+        if self._mime is not None and self._encoded is not None and fits and self._exif_orientation() == 1:
+            return f"data:{self._mime};base64,{base64.b64encode(self._encoded).decode('ascii')}"
         im = self._decode()
         if max_side is not None and max(im.size) > max_side:
             im = im.copy()

@@ -157,3 +157,16 @@ def test_bad_input_raises_image_error_naming_it(case: str, tmp_path: Path) -> No
     assert "s3cret" not in message  # query strings may carry tokens
     if isinstance(source, Path):
         assert str(source) in message
+
+
+def test_data_url_sends_fitting_files_unchanged_and_re_encodes_the_rest(picture: PILImage.Image) -> None:
+    jpeg = encode(picture, "JPEG", quality=90)
+    url = Image(jpeg, lazy=True).to_data_url(max_side=64)
+    assert url == "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+    assert Image(jpeg).to_data_url(max_side=16).startswith("data:image/png;base64,")  # too big: resized
+    exif = PILImage.Exif()
+    exif[0x0112] = 6
+    rotated = encode(picture, "JPEG", exif=exif.tobytes())
+    assert Image(Image(rotated).to_data_url()).size == (32, 48)  # rotation applied before sending
+    rgba = encode(picture.convert("RGBA"), "PNG")
+    assert Image(rgba).to_data_url() != "data:image/png;base64," + base64.b64encode(rgba).decode()
