@@ -31,14 +31,16 @@ def photo_like(side: int, seed: int = 0) -> PILImage.Image:
     return PILImage.fromarray(np.clip(base, 0, 255).astype(np.uint8), "RGB")
 
 
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm up
-    samples = []
+def median_times(first, second, repeats: int) -> tuple[float, float]:
+    """Medians of both, run alternately so that drift in the machine's speed hits both alike."""
+    first(), second()  # warm up
+    a, b = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+        for fn, samples in ((first, a), (second, b)):
+            start = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - start)
+    return statistics.median(a), statistics.median(b)
 
 
 def pillow_decode(path: Path) -> None:
@@ -59,9 +61,10 @@ def main() -> None:
             for fmt, suffix, kwargs in (("PNG", "png", {}), ("JPEG", "jpg", {"quality": 90})):
                 path = Path(tmp) / f"{side}.{suffix}"
                 picture.save(path, fmt, **kwargs)
-                repeats = {256: 200, 1024: 30, 4096: 5}[side]
-                plain = median_time(lambda p=path: pillow_decode(p), repeats)
-                ours = median_time(lambda p=path: mmbridge_normalize(p), repeats)
+                repeats = {256: 300, 1024: 60, 4096: 7}[side]
+                plain, ours = median_times(
+                    lambda p=path: pillow_decode(p), lambda p=path: mmbridge_normalize(p), repeats
+                )
                 overhead = ours / plain - 1
                 worst = max(worst, overhead)
                 label = f"{side}^2 {fmt}"

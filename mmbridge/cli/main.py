@@ -7,6 +7,7 @@ import sys
 import typer
 
 from .ask import register as register_ask
+from .cache import register as register_cache
 from .data import register as register_data
 from .info import register as register_info
 
@@ -21,6 +22,7 @@ app = typer.Typer(
 register_ask(app)
 register_info(app)
 register_data(app)
+register_cache(app)
 
 #: exit code for mistakes the user can fix (bad input, bad config, missing package), as click does
 USER_ERROR = 2

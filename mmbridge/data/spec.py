@@ -113,4 +113,3 @@ def load_dataset(spec: str | os.PathLike[str], *, cache_dir: str | os.PathLike[s
         if "field" in str(exc) and "caption" in str(exc):
             raise DatasetError(f"{path}: neither a COCO captions file nor VQA v2 questions ({exc})") from None
         raise
-

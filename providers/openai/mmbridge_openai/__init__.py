@@ -1,0 +1,53 @@
+"""mmbridge-openai: the ``openai`` provider. This module is light: the SDK is imported only when a provider is built."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mmbridge.registry import ProviderPlugin
+from mmbridge.types import Task
+
+__all__ = ["ModelPrice", "OpenAIOptions", "plugin"]
+
+
+class ModelPrice(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input_per_million: float = Field(ge=0)
+    output_per_million: float = Field(ge=0)
+
+
+class OpenAIOptions(BaseModel):
+    """Options of ``type = "openai"``; every one can be set in ``[providers.NAME]``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = "gpt-4o-mini"
+    #: any OpenAI-compatible server; default: $OPENAI_BASE_URL, else the OpenAI API
+    base_url: str | None = None
+    #: the environment variable that holds the key (the key itself never goes in a config file)
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = Field(default=60.0, gt=0)
+    #: images are shrunk to fit this many pixels on their longer side, then sent as data URLs
+    max_image_side: int = Field(default=1024, ge=16)
+    detail: Literal["low", "high", "auto"] = "auto"
+    temperature: float | None = Field(default=0.0, ge=0, le=2)
+    max_output_tokens: int = Field(default=300, ge=1)
+    #: vqa with choices asks for a JSON answer whose schema enumerates the choices
+    structured_output: bool = True
+    #: per-task prompt templates replacing the built-in ones (keys: caption, vqa, vqa_choices, verify)
+    prompts: dict[str, str] = Field(default_factory=dict)
+    #: USD per million tokens by model name, merged over the dated defaults
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+
+
+plugin = ProviderPlugin(
+    factory="mmbridge_openai.provider:build",
+    options=OpenAIOptions,
+    description="the OpenAI API and OpenAI-compatible servers",
+    tasks=frozenset(Task),
+    requires=("openai",),
+    package="mmbridge-openai",
+)

@@ -1,0 +1,170 @@
+"""OpenAIProvider: chat completions with an image, through the official SDK (its retries off)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import threading
+import weakref
+from typing import Any
+
+import openai
+from pydantic import SecretStr
+
+from mmbridge.errors import ConfigError
+from mmbridge.extract import response_from_text
+from mmbridge.provider import BaseProvider
+from mmbridge.types import Request, Response, Task, Usage
+
+from . import OpenAIOptions
+from .errors import translate_errors
+from .prices import cost_usd, price_for
+from .prompts import render, templates_fingerprint
+
+__all__ = ["OpenAIProvider", "build"]
+
+OPENAI_URL = "https://api.openai.com/v1"
+
+
+def _resolve_base_url(options: OpenAIOptions) -> str:
+    return (options.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
+
+
+def _answer_schema(choices: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "answer",
+            "strict": True,
+            "schema": {
+                "type": "object",
+                "properties": {"answer": {"type": "string", "enum": list(choices)}},
+                "required": ["answer"],
+                "additionalProperties": False,
+            },
+        },
+    }
+
+
+class OpenAIProvider(BaseProvider):
+    """Any OpenAI-compatible chat completions endpoint that accepts images."""
+
+    capabilities = frozenset(Task)
+
+    def __init__(self, name: str, options: OpenAIOptions) -> None:
+        super().__init__(name)
+        self.options = options
+        self.model = options.model
+        self.base_url = _resolve_base_url(options)
+        key = os.environ.get(options.api_key_env)
+        if not key:
+            if self.base_url == OPENAI_URL:
+                raise ConfigError(
+                    f"${options.api_key_env} is not set: export your OpenAI API key in it, set api_key_env "
+                    "in mmbridge.toml to the variable that holds it, or try --provider fake"
+                )
+            key = "unused"  # local servers (vLLM, Ollama, mmbridge serve) often need none; the SDK needs one
+        self._key = SecretStr(key)
+        self._price = price_for(options.model, options.prices)
+        # an SDK client holds connections bound to one event loop: keep one per loop
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        o = self.options
+        return {
+            "type": "openai",
+            "model": o.model,
+            "endpoint": hashlib.sha256(self.base_url.encode()).hexdigest()[:16],
+            "prompts": templates_fingerprint(o.prompts),
+            "temperature": o.temperature,
+            "max_output_tokens": o.max_output_tokens,
+            "max_image_side": o.max_image_side,
+            "detail": o.detail,
+            "structured_output": o.structured_output,
+        }
+
+    def _client(self) -> openai.AsyncOpenAI:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._clients.get(loop)
+            if client is None:
+                client = openai.AsyncOpenAI(
+                    api_key=self._key.get_secret_value(),
+                    base_url=self.base_url,
+                    timeout=self.options.timeout_s,
+                    max_retries=0,  # mmbridge's Retrying is the one retry layer
+                )
+                self._clients[loop] = client
+        return client
+
+    def _payload(self, request: Request) -> dict[str, Any]:
+        o = self.options
+        image_url = request.image.to_data_url(max_side=o.max_image_side)
+        content = [
+            {"type": "text", "text": render(request, o.prompts)},
+            {"type": "image_url", "image_url": {"url": image_url, "detail": o.detail}},
+        ]
+        payload: dict[str, Any] = {"model": o.model, "messages": [{"role": "user", "content": content}]}
+        # api.openai.com wants max_completion_tokens; many compatible servers only know max_tokens
+        payload["max_completion_tokens" if self.base_url == OPENAI_URL else "max_tokens"] = o.max_output_tokens
+        if o.temperature is not None:
+            payload["temperature"] = o.temperature
+        if request.task is Task.VQA and request.choices and o.structured_output:
+            payload["response_format"] = _answer_schema(request.choices)
+        return payload
+
+    async def _generate(self, request: Request) -> Response:
+        payload = self._payload(request)
+        with translate_errors(self.name, [self._key.get_secret_value()], self.options.timeout_s):
+            completion = await self._client().chat.completions.create(**payload)
+        return self._response(request, completion, structured="response_format" in payload)
+
+    def _response(self, request: Request, completion: Any, *, structured: bool) -> Response:
+        message = completion.choices[0].message if completion.choices else None
+        text = (message.content or message.refusal or "") if message is not None else ""
+        usage = completion.usage
+        input_tokens = usage.prompt_tokens if usage else None
+        output_tokens = usage.completion_tokens if usage else None
+        fields: dict[str, Any] = {
+            "provider": self.name,
+            "model": completion.model or self.model,
+            "usage": Usage(
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                cost_usd=cost_usd(self._price, input_tokens, output_tokens),
+            ),
+        }
+        if structured:
+            fields["answer"] = _structured_answer(text, request.choices or ())
+        return response_from_text(request, text, **fields)
+
+    async def aclose(self) -> None:
+        with self._lock:
+            clients = list(self._clients.items())
+            self._clients.clear()
+        current = asyncio.get_running_loop()
+        for loop, client in clients:
+            if loop is current:  # a client of another loop cannot be closed from here; its loop owns it
+                await client.close()
+
+    def __repr__(self) -> str:
+        return f"OpenAIProvider(name={self.name!r}, model={self.model!r}, base_url={self.base_url!r})"
+
+
+def _structured_answer(text: str, choices: tuple[str, ...]) -> str | None:
+    """The enum value of a structured answer, or None when the JSON is not what the schema promised."""
+    try:
+        answer = json.loads(text).get("answer")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return answer if answer in choices else None
+
+
+def build(name: str, options: OpenAIOptions) -> OpenAIProvider:
+    return OpenAIProvider(name, options)
