@@ -103,3 +103,33 @@ def test_cache_stats_and_clear(shapes_png: Path, tmp_path: Path) -> None:
     assert stats.returncode == 0 and "answers:   1" in stats.stdout and ".mmbridge/cache" in stats.stdout
     assert "removed 2 entries" in run("cache", "clear", cwd=tmp_path).stdout  # the answer and the file hash
     assert "answers:   0" in run("cache", "stats", cwd=tmp_path).stdout
+
+
+def test_eval_and_demo_commands(tmp_path: Path) -> None:
+    bad = run(
+        "eval", "-p", "fake", "--dataset", "builtin:shapes?images=20", "--out", "o", "--tasks", "dance", cwd=tmp_path
+    )
+    assert bad.returncode == 2 and "unknown task" in bad.stderr
+    missing = run("eval", "-p", "nosuch", "--dataset", "builtin:shapes?images=20", "--out", "o", cwd=tmp_path)
+    assert missing.returncode == 2 and "unknown provider type 'nosuch'" in missing.stderr
+    ok = run(
+        "eval",
+        "-p",
+        "fake",
+        "--dataset",
+        "builtin:shapes?split=val&images=20",
+        "--out",
+        "o",
+        cwd=tmp_path,
+        env={"COLUMNS": "150"},
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "report:" in ok.stdout and (tmp_path / "o" / "summary.json").is_file()
+
+
+@pytest.mark.slow
+def test_demo_runs_without_configuration(tmp_path: Path) -> None:
+    result = run("demo", "--limit", "20", cwd=tmp_path, env={"COLUMNS": "150"})
+    assert result.returncode == 0, result.stderr
+    assert "prior" in result.stdout and "fake" in result.stdout and "report:" in result.stdout
+    assert (tmp_path / "mmbridge-demo" / "report.html").is_file()

@@ -9,6 +9,7 @@ import typer
 from .ask import register as register_ask
 from .cache import register as register_cache
 from .data import register as register_data
+from .evaluate import register as register_eval
 from .info import register as register_info
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ register_ask(app)
 register_info(app)
 register_data(app)
 register_cache(app)
+register_eval(app)
 
 #: exit code for mistakes the user can fix (bad input, bad config, missing package), as click does
 USER_ERROR = 2

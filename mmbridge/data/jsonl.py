@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from ..atomic import atomic_write
 from ..errors import DatasetError
 from .sample import Dataset, Sample
 
@@ -77,15 +77,8 @@ def check_images(samples: Iterable[Sample], source: Path, line_of: dict[str, int
 def write_jsonl(samples: Iterable[Sample], path: str | os.PathLike[str]) -> None:
     """Write samples atomically (a temporary file renamed into place), image paths relative to ``path``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            for sample in samples:
-                data = sample.model_dump(mode="json", exclude_none=True)
-                data["image"] = Path(os.path.relpath(sample.image, path.parent)).as_posix()
-                out.write(json.dumps(data, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as out:
+        for sample in samples:
+            data = sample.model_dump(mode="json", exclude_none=True)
+            data["image"] = Path(os.path.relpath(sample.image, path.parent)).as_posix()
+            out.write(json.dumps(data, ensure_ascii=False) + "\n")

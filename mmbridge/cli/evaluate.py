@@ -1,0 +1,82 @@
+"""``mmbridge eval`` and ``mmbridge demo``: score providers on the same samples and report."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DEMO_DATASET = "builtin:shapes?split=test&images=2000"
+
+
+def _run(
+    providers: list[str],
+    dataset: str,
+    out: Path,
+    tasks: str | None,
+    limit: int | None,
+    concurrency: int,
+    seed: int,
+    config: Path | None,
+) -> None:
+    from rich.console import Console
+
+    from ..config import load_config
+    from ..eval.evaluate import evaluate
+    from ..eval.report import terminal_table
+
+    wanted = {t.strip() for t in tasks.split(",")} if tasks else None
+    unknown = (wanted or set()) - {"vqa", "caption", "verify"}
+    if unknown:
+        raise typer.BadParameter(f"unknown task(s) {', '.join(sorted(unknown))}; use vqa, caption, verify")
+    loaded = load_config(config)
+    summary = asyncio.run(
+        evaluate(providers, dataset, out, tasks=wanted, limit=limit, concurrency=concurrency, seed=seed, config=loaded)
+    )
+    console = Console()
+    console.print(terminal_table(summary))
+    console.print(f"report: {(out / 'report.html').resolve()}  (also report.md, summary.json, samples.jsonl)")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("eval")
+    def eval_command(
+        provider: Annotated[list[str], typer.Option("--provider", "-p", help="A provider to score; repeat for more.")],
+        dataset: Annotated[str, typer.Option(help="A .jsonl file, a COCO / VQA v2 .json, or builtin:shapes?...")],
+        out: Annotated[Path, typer.Option(help="Folder for samples.jsonl, summary.json, report.md and report.html.")],
+        tasks: Annotated[str | None, typer.Option(help="Comma-separated subset of vqa,caption,verify.")] = None,
+        limit: Annotated[
+            int | None, typer.Option(min=1, help="At most this many samples per task (seeded choice).")
+        ] = None,
+        concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight at once.")] = 8,
+        seed: Annotated[int, typer.Option(help="Seed of the sample choice and the bootstrap.")] = 0,
+        config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file.")] = None,
+    ) -> None:
+        """Score providers on the same samples; rerun the same command to resume a killed run."""
+        _run(provider, dataset, out, tasks, limit, concurrency, seed, config)
+
+    @app.command()
+    def demo(
+        out: Annotated[Path, typer.Option(help="Where the demo's report goes.")] = Path("mmbridge-demo"),
+        limit: Annotated[int | None, typer.Option(min=1, help="At most this many samples per task.")] = 300,
+    ) -> None:
+        """Compare the local model (if installed), the blind prior, fake, and OpenAI (if OPENAI_API_KEY is set)."""
+        from rich.console import Console
+
+        from ..registry import list_providers
+
+        ready = {row.type for row in list_providers() if row.status == "ready"}
+        providers = (["local"] if "torch" in ready else []) + ["prior", "fake"]
+        if os.environ.get("OPENAI_API_KEY") and "openai" in ready:
+            providers.append("openai")
+        skipped = [] if "torch" in ready else ["local (pip install mmbridge-torch)"]
+        if not os.environ.get("OPENAI_API_KEY"):
+            skipped.append("openai (set OPENAI_API_KEY)")
+        console = Console()
+        console.print(
+            f"demo: {', '.join(providers)} on {DEMO_DATASET}" + (f"; skipped: {', '.join(skipped)}" if skipped else "")
+        )
+        _run(providers, DEMO_DATASET, out, None, limit, 16, 0, None)
