@@ -47,6 +47,7 @@ def shapes_dir(cache_dir: Path, images: int, seed: int, size: int) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the data set is not
     try:
         generate_shapes(tmp, images=images, seed=seed, style=Style(image_size=size))
         try:

@@ -1,0 +1,45 @@
+"""mmbridge-torch: the ``torch`` provider. This module is light: torch is imported only when a provider is built."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mmbridge.registry import ProviderPlugin
+from mmbridge.types import Task
+
+__all__ = ["BUILTIN_CHECKPOINTS", "TorchOptions", "plugin", "resolve_checkpoint"]
+
+BUILTIN_CHECKPOINTS = {"builtin:shapes": Path(__file__).resolve().parent / "checkpoints" / "shapes"}
+
+
+class TorchOptions(BaseModel):
+    """Options of ``type = "torch"``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: a checkpoint folder (model.safetensors + config.json), or builtin:shapes
+    checkpoint: str = "builtin:shapes"
+    #: auto (CUDA when available), cpu or cuda
+    device: str = "auto"
+    #: most requests answered in one forward pass
+    max_batch: int = Field(default=256, ge=1)
+    #: how long the first request of a batch waits for company
+    max_wait_ms: float = Field(default=5.0, ge=0)
+    #: captions: 1 is greedy decoding, more is beam search
+    beam_size: int = Field(default=1, ge=1, le=16)
+
+
+def resolve_checkpoint(name: str) -> Path:
+    return BUILTIN_CHECKPOINTS.get(name, Path(name))
+
+
+plugin = ProviderPlugin(
+    factory="mmbridge_torch.provider:build",
+    options=TorchOptions,
+    description="a small local PyTorch model (CNN + Transformer fusion), trained here",
+    tasks=frozenset(Task),
+    requires=("torch", "safetensors"),
+    package="mmbridge-torch",
+)

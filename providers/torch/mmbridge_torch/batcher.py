@@ -1,0 +1,89 @@
+"""Gather concurrent requests into batches for one worker thread (the pattern of inspect_ai's hf.py).
+
+``submit`` is called from any event loop; the worker takes the first waiting item, collects more
+for up to ``max_wait_ms`` or until ``max_batch``, runs ``fn`` on them together, and hands each
+result back to the loop that asked. 256 concurrent calls cost about one batched forward pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+__all__ = ["Batcher"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+_STOP = object()
+
+
+class Batcher(Generic[T, R]):
+    def __init__(
+        self,
+        fn: Callable[[Sequence[T]], Sequence[R | BaseException]],
+        *,
+        max_batch: int,
+        max_wait_ms: float,
+        name: str = "mmbridge-batcher",
+    ) -> None:
+        self.fn = fn
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_ms / 1000
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        self._thread.start()
+        self.batches = 0  # how many batches ran: tests and benchmarks read it
+
+    async def submit(self, item: T) -> R:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        self._queue.put((item, future, loop))
+        return await future
+
+    def _collect(self, first: Any) -> list[Any]:
+        batch = [first]
+        deadline = time.monotonic() + self.max_wait_s
+        while len(batch) < self.max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                self._queue.put(_STOP)  # finish this batch, then stop
+                break
+            batch.append(item)
+        return batch
+
+    def _work(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [entry for entry in self._collect(first) if not entry[1].cancelled()]
+            if not batch:
+                continue
+            try:
+                results: Sequence[Any] = self.fn([entry[0] for entry in batch])
+            except BaseException as exc:  # noqa: BLE001 - delivered to every waiting caller
+                results = [exc] * len(batch)
+            self.batches += 1
+            for (_, future, loop), result in zip(batch, results, strict=True):
+                loop.call_soon_threadsafe(_deliver, future, result)
+
+    def close(self) -> None:
+        self._queue.put(_STOP)
+        self._thread.join(timeout=30)
+
+
+def _deliver(future: asyncio.Future[Any], result: Any) -> None:
+    if future.cancelled():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)

@@ -1,0 +1,159 @@
+"""TorchProvider: the local fused model behind the Provider interface, with requests batched by a worker."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from mmbridge.errors import ConfigError
+from mmbridge.extract import normalize_answer
+from mmbridge.provider import BaseProvider
+from mmbridge.types import Request, Response, Task
+
+from . import TorchOptions, resolve_checkpoint
+from .batcher import Batcher
+from .checkpoint import WEIGHTS, load_checkpoint
+from .decode import beam_search, greedy
+from .tensors import letterbox
+from .train import autocast, bf16_helps, pick_device
+from .vocab import VERIFY, VQA
+
+__all__ = ["TorchProvider", "build"]
+
+
+class TorchProvider(BaseProvider):
+    """Answers vqa, verify and caption requests with a checkpoint trained by ``mmbridge train``."""
+
+    capabilities = frozenset(Task)
+
+    def __init__(self, name: str, options: TorchOptions) -> None:
+        super().__init__(name)
+        self.options = options
+        folder = resolve_checkpoint(options.checkpoint)
+        if not folder.is_dir():
+            raise ConfigError(f"checkpoint {options.checkpoint!r} is not a folder; give a path or builtin:shapes")
+        self.device = pick_device(options.device)
+        self._bf16 = bf16_helps(self.device)
+        checkpoint = load_checkpoint(folder, self.device)
+        self.net, self.vocab, self.answers = checkpoint.model, checkpoint.vocab, checkpoint.answers
+        self.answer_index = {a: i for i, a in enumerate(self.answers)}
+        self.model = f"mmbridge-fused:{folder.name}"
+        self._weights_hash = hashlib.sha256((folder / WEIGHTS).read_bytes()).hexdigest()[:16]
+        self._batcher: Batcher[Request, Response] = Batcher(
+            self._answer_batch, max_batch=options.max_batch, max_wait_ms=options.max_wait_ms, name=f"mmbridge-{name}"
+        )
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {"type": "torch", "weights": self._weights_hash, "beam_size": self.options.beam_size}
+
+    async def _generate(self, request: Request) -> Response:
+        return await self._batcher.submit(request)
+
+    @property
+    def batches(self) -> int:
+        """How many batched forward passes have run (256 concurrent requests: about one)."""
+        return self._batcher.batches
+
+    # -- the worker thread ------------------------------------------------------------------------
+
+    def _images(self, requests: Sequence[Request]) -> tuple[torch.Tensor, list[int]]:
+        """Each distinct picture once (by pixel hash), and the index of each request's picture."""
+        order: dict[str, int] = {}
+        tensors, index = [], []
+        size = self.net.cfg.image_size
+        for request in requests:
+            key = request.image.content_hash
+            if key not in order:
+                order[key] = len(tensors)
+                tensors.append(letterbox(request.image.pil, size))
+            index.append(order[key])
+        return torch.stack(tensors).to(self.device), index
+
+    def _allowed(self, request: Request) -> torch.Tensor | None:
+        if not request.choices:
+            return None
+        mask = torch.zeros(len(self.answers), dtype=torch.bool)
+        for choice in request.choices:
+            known = self.answer_index.get(normalize_answer(choice))
+            if known is not None:
+                mask[known] = True
+        return mask
+
+    @torch.inference_mode()
+    def _answer_batch(self, requests: Sequence[Request]) -> list[Response | BaseException]:
+        results: list[Response | BaseException] = [RuntimeError("unanswered")] * len(requests)
+        try:
+            images, image_of = self._images(requests)
+        except BaseException as exc:  # noqa: BLE001 - a bad image fails its batch's requests, not the worker
+            return [exc] * len(requests)
+        cfg = self.net.cfg
+        with autocast(self.device, self._bf16):
+            memory = self.net.encode_images(images)
+            asks = [i for i, r in enumerate(requests) if r.task is not Task.CAPTION]
+            if asks:
+                tokens = torch.tensor(
+                    [
+                        self.vocab.encode(
+                            requests[i].prompt, cfg.max_text, prefix=VQA if requests[i].task is Task.VQA else VERIFY
+                        )
+                        for i in asks
+                    ],
+                    device=self.device,
+                )
+                state = self.net.fuse(memory, torch.tensor([image_of[i] for i in asks], device=self.device), tokens)
+                logits = self.net.answer_logits(state).float().cpu()
+                verify = torch.sigmoid(self.net.verify_logit(state).float()).cpu()
+                for row, i in enumerate(asks):
+                    results[i] = self._ask_response(requests[i], logits[row], float(verify[row]))
+            captions = [i for i, r in enumerate(requests) if r.task is Task.CAPTION]
+            if captions:
+                c_image = torch.tensor([image_of[i] for i in captions], device=self.device)
+                decode = greedy if self.options.beam_size == 1 else beam_search
+                texts = decode(self.net, self.vocab, memory, c_image, beam_size=self.options.beam_size)
+                for (text, probability), i in zip(texts, captions, strict=True):
+                    results[i] = Response(
+                        task=Task.CAPTION, text=text, provider=self.name, model=self.model, confidence=probability
+                    )
+        return results
+
+    def _ask_response(self, request: Request, logits: torch.Tensor, p_true: float) -> Response:
+        if request.task is Task.VERIFY:
+            label = p_true >= 0.5
+            return Response(
+                task=request.task,
+                text="yes" if label else "no",
+                label=label,
+                provider=self.name,
+                model=self.model,
+                confidence=p_true if label else 1 - p_true,
+            )
+        allowed = self._allowed(request)
+        if allowed is not None:
+            if not allowed.any():  # none of the choices was ever an answer in training
+                return Response(task=request.task, text="", provider=self.name, model=self.model)
+            logits = logits.masked_fill(~allowed, -math.inf)
+        probabilities = torch.softmax(logits, dim=-1)
+        best = int(probabilities.argmax())
+        answer = self.answers[best]
+        if request.choices:  # answer in the caller's spelling of the choice
+            answer = next(c for c in request.choices if normalize_answer(c) == answer)
+        return Response(
+            task=request.task,
+            text=answer,
+            answer=answer,
+            provider=self.name,
+            model=self.model,
+            confidence=float(probabilities[best]),
+        )
+
+    async def aclose(self) -> None:
+        self._batcher.close()
+
+
+def build(name: str, options: TorchOptions) -> TorchProvider:
+    return TorchProvider(name, options)

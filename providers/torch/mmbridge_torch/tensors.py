@@ -1,0 +1,154 @@
+"""A dataset prepared once as tensors: letterboxed uint8 images, token ids, targets, and which image each belongs to."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import torch
+from PIL import Image as PILImage
+from PIL import ImageOps
+
+from mmbridge.data.sample import Sample
+from mmbridge.extract import normalize_answer
+from mmbridge.types import Task
+
+from .vocab import PAD, VERIFY, VQA, Vocab
+
+__all__ = ["Prepared", "letterbox", "prepare"]
+
+
+def letterbox(image: PILImage.Image, size: int) -> torch.Tensor:
+    """Resize to fit ``size`` x ``size`` keeping the aspect ratio, pad with grey: (3, size, size) uint8."""
+    if image.size != (size, size):
+        image = ImageOps.pad(image.convert("RGB"), (size, size), color=(128, 128, 128))
+    return (
+        torch.frombuffer(bytearray(image.convert("RGB").tobytes()), dtype=torch.uint8)
+        .view(size, size, 3)
+        .permute(2, 0, 1)
+    )
+
+
+@dataclass
+class Prepared:
+    images: torch.Tensor  # (N,3,S,S) uint8
+    q_image: torch.Tensor  # (Q,) image of each query (vqa and verify)
+    q_tokens: torch.Tensor  # (Q,L) task token first
+    q_task: torch.Tensor  # (Q,) 0 = vqa, 1 = verify
+    q_target: torch.Tensor  # (Q,) answer index (vqa, -1 if unknown) or label 0/1 (verify)
+    q_choices: torch.Tensor  # (Q,A) bool: answers allowed (all True without choices)
+    q_type: list[str]  # meta.type, for per-type accuracy
+    c_image: torch.Tensor  # (C,) image of each caption sample
+    c_tokens: torch.Tensor  # (C,R,T) references, padded; R = most references of any sample
+    c_refs: torch.Tensor  # (C,) how many references each has
+    per_image: list[list[int]]  # query indices of each image
+    # auxiliary targets from meta.scene, per image and grid cell (None when the data has no scenes)
+    cell_color: torch.Tensor | None = None  # (N,G) 0 = empty, else 1 + colour index
+    cell_shape: torch.Tensor | None = None  # (N,G) 0 = empty, else 1 + shape index
+    cell_offset: torch.Tensor | None = None  # (N,G,2) centre within the cell, 0..1
+
+
+def answer_of(sample: Sample) -> str:
+    """The training target of a vqa sample: its most common normalized answer."""
+    return Counter(normalize_answer(a) for a in sample.answers or []).most_common(1)[0][0]
+
+
+def scene_vocab(samples: list[Sample]) -> tuple[list[str], list[str]] | None:
+    """Colours and shapes of every meta.scene, or None when some sample has no scene."""
+    scenes = [s.meta.get("scene") for s in samples]
+    if not scenes or not all(isinstance(sc, dict) and "objects" in sc for sc in scenes):
+        return None
+    colors = sorted({o["color"] for sc in scenes for o in sc["objects"]})  # type: ignore[index]
+    shapes = sorted({o["shape"] for sc in scenes for o in sc["objects"]})  # type: ignore[index]
+    return colors, shapes
+
+
+def _cell_targets(
+    scene: dict, colors: list[str], shapes: list[str], image_size: int
+) -> tuple[list[int], list[int], list[list[float]]]:
+    grid = image_size // 8
+    width, height = scene["width"], scene["height"]
+    scale = image_size / max(width, height)  # letterboxing: uniform scale, then centred
+    pad_x, pad_y = (image_size - width * scale) / 2, (image_size - height * scale) / 2
+    color, shape = [0] * grid * grid, [0] * grid * grid
+    offset = [[0.5, 0.5] for _ in range(grid * grid)]
+    for o in scene["objects"]:
+        x, y = o["x"] * scale + pad_x, o["y"] * scale + pad_y
+        cx, cy = min(int(x // 8), grid - 1), min(int(y // 8), grid - 1)
+        cell = cy * grid + cx
+        if o["color"] in colors and o["shape"] in shapes:
+            color[cell], shape[cell] = colors.index(o["color"]) + 1, shapes.index(o["shape"]) + 1
+            offset[cell] = [x / 8 - cx, y / 8 - cy]
+    return color, shape, offset
+
+
+def prepare(
+    samples: list[Sample],
+    vocab: Vocab,
+    answers: list[str],
+    image_size: int,
+    max_text: int,
+    max_caption: int,
+    scene_names: tuple[list[str], list[str]] | None = None,
+) -> Prepared:
+    answer_index = {a: i for i, a in enumerate(answers)}
+    image_ids: dict[str, int] = {}
+    pictures: list[torch.Tensor] = []
+    cells: list[tuple[list[int], list[int], list[list[float]]]] = []
+
+    def image_id(sample: Sample) -> int:
+        key = str(sample.image)
+        if key not in image_ids:
+            with PILImage.open(sample.image) as im:
+                pictures.append(letterbox(ImageOps.exif_transpose(im) or im, image_size))
+            if scene_names is not None:
+                cells.append(_cell_targets(sample.meta["scene"], *scene_names, image_size))
+            image_ids[key] = len(pictures) - 1
+        return image_ids[key]
+
+    q_image, q_tokens, q_task, q_target, q_choices, q_type = [], [], [], [], [], []
+    c_image, c_tokens = [], []
+    for s in samples:
+        if s.task is Task.CAPTION:
+            c_image.append(image_id(s))
+            c_tokens.append([vocab.encode(r, max_caption, bos_eos=True) for r in s.references or []])
+            continue
+        q_image.append(image_id(s))
+        q_type.append(str(s.meta.get("type", "-")))
+        if s.task is Task.VQA:
+            q_tokens.append(vocab.encode(s.question or "", max_text, prefix=VQA))
+            q_task.append(0)
+            q_target.append(answer_index.get(answer_of(s), -1))
+            allowed = torch.ones(len(answers), dtype=torch.bool)
+            if s.choices:
+                allowed[:] = False
+                for c in s.choices:
+                    if normalize_answer(c) in answer_index:
+                        allowed[answer_index[normalize_answer(c)]] = True
+            q_choices.append(allowed)
+        else:
+            q_tokens.append(vocab.encode(s.statement or "", max_text, prefix=VERIFY))
+            q_task.append(1)
+            q_target.append(int(bool(s.label)))
+            q_choices.append(torch.ones(len(answers), dtype=torch.bool))
+    refs = max((len(c) for c in c_tokens), default=1)
+    padded = [c + [[PAD] * max_caption] * (refs - len(c)) for c in c_tokens]
+    per_image: list[list[int]] = [[] for _ in pictures]
+    for qi, im in enumerate(q_image):
+        per_image[im].append(qi)
+    return Prepared(
+        images=torch.stack(pictures) if pictures else torch.zeros(0, 3, image_size, image_size, dtype=torch.uint8),
+        q_image=torch.tensor(q_image, dtype=torch.long),
+        q_tokens=torch.tensor(q_tokens, dtype=torch.long).view(-1, max_text),
+        q_task=torch.tensor(q_task, dtype=torch.long),
+        q_target=torch.tensor(q_target, dtype=torch.long),
+        q_choices=torch.stack(q_choices) if q_choices else torch.zeros(0, len(answers), dtype=torch.bool),
+        q_type=q_type,
+        c_image=torch.tensor(c_image, dtype=torch.long),
+        c_tokens=torch.tensor(padded, dtype=torch.long).view(-1, refs, max_caption),
+        c_refs=torch.tensor([len(c) for c in c_tokens], dtype=torch.long),
+        per_image=per_image,
+        cell_color=torch.tensor([c[0] for c in cells], dtype=torch.long) if cells else None,
+        cell_shape=torch.tensor([c[1] for c in cells], dtype=torch.long) if cells else None,
+        cell_offset=torch.tensor([c[2] for c in cells], dtype=torch.float) if cells else None,
+    )

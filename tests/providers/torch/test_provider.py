@@ -1,0 +1,60 @@
+"""The torch provider: all three tasks, confidences, closed answer sets, and batching of concurrent calls."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from mmbridge import Client, ConfigError, Request
+from mmbridge.config import CacheConfig, Config
+
+
+def _client(tiny_run: Path, **options) -> Client:
+    return Client(
+        "torch", config=Config(cache=CacheConfig(enabled=False)), checkpoint=str(tiny_run / "best"), **options
+    )
+
+
+def test_three_tasks_with_confidence(tiny_run: Path, shapes_png: Path) -> None:
+    with _client(tiny_run) as client:
+        vqa = client.ask(shapes_png, "What shape is the red object?")
+        assert vqa.answer and 0 <= vqa.confidence <= 1 and vqa.model.startswith("mmbridge-fused")
+        verdict = client.verify(shapes_png, "the red object is a circle")
+        assert verdict.label in (True, False) and 0.5 <= verdict.confidence <= 1
+        caption = client.caption(shapes_png)
+        assert isinstance(caption.text, str) and 0 <= caption.confidence <= 1
+
+
+def test_choices_restrict_the_answer(tiny_run: Path, shapes_png: Path) -> None:
+    with _client(tiny_run) as client:
+        closed = client.ask(shapes_png, "What shape is the red object?", choices=["Square", "TRIANGLE"])
+        assert closed.answer in ("Square", "TRIANGLE")
+        unknown = client.ask(shapes_png, "What is it?", choices=["zebra", "giraffe"])
+        assert unknown.answer is None and not unknown.parsed  # never trained on these: unanswerable, not guessed
+
+
+def test_concurrent_calls_share_batches(tiny_run: Path, shapes_png: Path) -> None:
+    client = _client(tiny_run, max_wait_ms=20)
+    provider = client.provider
+    while hasattr(provider, "inner"):
+        provider = provider.inner
+
+    async def run() -> list:
+        image = client.image(shapes_png)
+        return await asyncio.gather(
+            *(client.agenerate(Request.vqa(image, f"How many objects {i}?")) for i in range(64))
+        )
+
+    before = provider.batches
+    results = asyncio.run(run())
+    assert len(results) == 64 and provider.batches - before <= 4  # 64 calls, a few forward passes
+    client.close()
+
+
+def test_beam_search_and_bad_checkpoint(tiny_run: Path, shapes_png: Path, tmp_path: Path) -> None:
+    with _client(tiny_run, beam_size=3) as client:
+        assert isinstance(client.caption(shapes_png).text, str)
+    with pytest.raises(ConfigError, match="needs model.safetensors and config.json"):
+        Client("torch", checkpoint=str(tmp_path))

@@ -1,0 +1,115 @@
+"""Training writes safe checkpoints (safetensors + JSON), resumes after a kill, and works on unseen datasets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from mmbridge_torch.checkpoint import load_checkpoint
+from mmbridge_torch.model import FusedModel, ModelConfig
+from mmbridge_torch.tensors import letterbox
+from mmbridge_torch.train import TrainOptions, train
+from mmbridge_torch.vocab import UNK, Vocab
+
+from mmbridge.data.shapes import Style, generate_shapes
+
+from .conftest import TINY, TRAIN, VAL
+
+
+def test_checkpoint_is_weights_plus_json(tiny_run: Path) -> None:
+    for part in ("best", "last"):
+        assert sorted(p.name for p in (tiny_run / part).iterdir())[0:2] == ["config.json", "model.safetensors"]
+    config = json.loads((tiny_run / "best" / "config.json").read_text())
+    assert config["model"]["d_model"] == 32 and "<unk>" in config["vocab"] and config["answers"]
+    assert not list(tiny_run.rglob("*.pt")) and not list(tiny_run.rglob("*.pkl"))  # nothing that runs code on load
+    ckpt = load_checkpoint(tiny_run / "best")
+    assert isinstance(ckpt.model, FusedModel) and not ckpt.model.training
+
+
+def test_resume_continues_from_last(tiny_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    before = json.loads((run / "last" / "state.json").read_text())["step"]
+    options = TrainOptions(
+        data=TRAIN,
+        val=VAL,
+        out=run,
+        epochs=3,
+        batch_images=8,
+        resume=True,
+        model=TINY,
+        cache_dir=tiny_run.parent / "cache",
+        validate_every_s=1e9,
+    )
+    train(options)
+    after = json.loads((run / "last" / "state.json").read_text())
+    assert after["step"] > before and after["epoch"] == 3
+
+
+def test_unknown_words_and_any_image_size() -> None:
+    vocab = Vocab.build(["what shape is the red object"])
+    ids = vocab.encode("what colour is the zebra", 8)
+    assert ids.count(UNK) == 2 and len(ids) == 8
+    from PIL import Image as PILImage
+
+    assert letterbox(PILImage.new("RGB", (300, 120), "red"), 64).shape == (3, 64, 64)
+    model = FusedModel(ModelConfig(vocab_size=len(vocab), answer_size=3, **TINY))
+    memory = model.encode_images(torch.zeros(2, 3, 64, 64, dtype=torch.uint8))
+    state = model.fuse(memory, torch.tensor([0, 1, 1]), torch.tensor([ids[:6]] * 3))
+    assert model.answer_logits(state).shape == (3, 3) and model.verify_logit(state).shape == (3,)
+
+
+@pytest.mark.slow
+def test_train_command_on_a_differently_styled_dataset(tmp_path: Path) -> None:
+    style = Style(
+        colors={
+            "cyan": (0, 190, 200),
+            "magenta": (200, 0, 180),
+            "gray": (110, 110, 110),
+            "brown": (130, 80, 20),
+            "lime": (150, 230, 40),
+        },
+        shapes=("circle", "square"),
+        image_size=96,
+        background=(20, 20, 20),
+        background_name="black",
+        max_objects=4,
+        min_size=0.06,
+        max_size=0.09,
+    )
+    generate_shapes(tmp_path / "data", images=40, seed=4, style=style, progress=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MMBRIDGE_")}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mmbridge.cli.main",
+            "train",
+            "--data",
+            str(tmp_path / "data" / "train.jsonl"),
+            "--val",
+            str(tmp_path / "data" / "val.jsonl"),
+            "--out",
+            str(tmp_path / "run"),
+            "--epochs",
+            "1",
+            "--batch-images",
+            "8",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "best checkpoint" in result.stderr and "validation" in result.stderr
+    ckpt = load_checkpoint(tmp_path / "run" / "best")
+    assert "magenta" in ckpt.vocab.index and "cyan" in ckpt.answers + ckpt.vocab.words
