@@ -11,6 +11,8 @@ from .cache import register as register_cache
 from .data import register as register_data
 from .evaluate import register as register_eval
 from .info import register as register_info
+from .serve import register as register_serve
+from .train import register as register_train
 
 app = typer.Typer(
     name="mmbridge",
@@ -25,6 +27,8 @@ register_info(app)
 register_data(app)
 register_cache(app)
 register_eval(app)
+register_train(app)
+register_serve(app)
 
 #: exit code for mistakes the user can fix (bad input, bad config, missing package), as click does
 USER_ERROR = 2

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from ..wire import chat_completion, error_body
+
 __all__ = ["Fault", "FaultMix", "OpenAICompatibleServer", "RecordedRequest", "default_responder"]
 
 
@@ -225,25 +227,7 @@ class OpenAICompatibleServer:
         images = sum(1 for p in _user_parts(body) if p.get("type") == "image_url")
         prompt_tokens = len(_user_text(body)) // 4 + 85 * images
         completion_tokens = max(1, len(text) // 4)
-        return {
-            "id": "chatcmpl-" + hashlib.sha1(text.encode()).hexdigest()[:12],
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body.get("model", "unknown"),
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": "stop",
-                    "logprobs": None,
-                }
-            ],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
-        }
+        return chat_completion(body.get("model", "unknown"), text, prompt_tokens, completion_tokens)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -289,7 +273,7 @@ class OpenAICompatibleServer:
                         200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "owned_by": "test"}]}
                     )
                 else:
-                    self._send(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
+                    self._send(404, error_body(f"no route {self.path}"))
 
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
@@ -305,26 +289,9 @@ class OpenAICompatibleServer:
                 if fault is not None:
                     self._inject(fault)
                 elif not authorized:
-                    self._send(
-                        401,
-                        {
-                            "error": {
-                                "message": "Incorrect API key provided: sk-te****1234.",
-                                "type": "invalid_request_error",
-                                "code": "invalid_api_key",
-                            }
-                        },
-                    )
+                    self._send(401, error_body("Incorrect API key provided: sk-te****1234.", code="invalid_api_key"))
                 elif not isinstance(body, dict) or not self.path.rstrip("/").endswith("/chat/completions"):
-                    self._send(
-                        400,
-                        {
-                            "error": {
-                                "message": "expected a JSON chat completion request",
-                                "type": "invalid_request_error",
-                            }
-                        },
-                    )
+                    self._send(400, error_body("expected a JSON chat completion request"))
                 else:
                     self._send(200, server._completion(body))
 
@@ -343,8 +310,7 @@ class OpenAICompatibleServer:
                             "retry-after-ms": str(int(fault.retry_after_s * 1000)),
                             "retry-after": f"{fault.retry_after_s:g}",
                         }
-                    error = {"message": fault.message, "type": "error", "code": fault.code}
-                    self._send(fault.status, {"error": error}, headers)
+                    self._send(fault.status, error_body(fault.message, "error", fault.code), headers)
 
         return Handler
 

@@ -1,0 +1,47 @@
+"""``mmbridge serve``: put a provider behind an OpenAI-compatible API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def serve(
+        provider: Annotated[str, typer.Option("--provider", "-p", help="Provider name from the config, or a type.")],
+        config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file.")] = None,
+        host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps it on this machine.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+        api_key_env: Annotated[str | None, typer.Option(help="Require 'Authorization: Bearer $VAR'.")] = None,
+        max_body_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body.")] = 20.0,
+    ) -> None:
+        """Serve a provider as /v1/chat/completions, /v1/models and /health (OpenAI wire format)."""
+        import logging
+
+        from rich.logging import RichHandler
+
+        from ..client import Client
+        from ..errors import ProviderNotInstalledError
+
+        try:
+            from ..serve.app import ServeLimits
+            from ..serve.run import serve as run
+        except ImportError:
+            raise ProviderNotInstalledError(
+                "mmbridge serve needs fastapi and uvicorn", install="pip install 'mmbridge[serve]'"
+            ) from None
+        logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(show_path=False)])
+        logging.getLogger("mmbridge.serve").setLevel(logging.INFO)
+        client = Client.from_config(config, provider)
+        typer.echo(f"serving {provider} at http://{host}:{port}/v1 (models: GET /v1/models)", err=True)
+        run(
+            client,
+            provider,
+            host=host,
+            port=port,
+            api_key_env=api_key_env,
+            limits=ServeLimits(max_body_bytes=int(max_body_mb * 1_000_000)),
+        )

@@ -1,0 +1,1 @@
+"""``mmbridge serve``: any provider behind an OpenAI-compatible HTTP API (FastAPI + uvicorn)."""

@@ -1,0 +1,83 @@
+"""Run the OpenAI-compatible app with uvicorn: from the CLI, or in a thread for tests and benchmarks."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+
+from ..client import Client
+from ..errors import ConfigError
+from .app import ServeLimits, create_app
+
+__all__ = ["running_server", "serve"]
+
+
+def _api_key(api_key_env: str | None) -> str | None:
+    if api_key_env is None:
+        return None
+    key = os.environ.get(api_key_env)
+    if not key:
+        raise ConfigError(f"--api-key-env {api_key_env}: that variable is empty; export the key clients must send")
+    return key
+
+
+def serve(
+    client: Client,
+    name: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_key_env: str | None = None,
+    limits: ServeLimits | None = None,
+) -> None:
+    """Serve until interrupted. Binds to 127.0.0.1 unless another host is given on purpose."""
+    import uvicorn
+
+    app = create_app(client, name, api_key=_api_key(api_key_env), limits=limits)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+@contextlib.contextmanager
+def running_server(
+    client: Client,
+    name: str,
+    *,
+    api_key: str | None = None,
+    limits: ServeLimits | None = None,
+    max_seconds: float = 300.0,
+) -> Iterator[str]:
+    """A server on 127.0.0.1 (a free port) in a background thread; yields its base URL (…/v1).
+
+    It stops when the block ends, or by itself after ``max_seconds``.
+    """
+    import uvicorn
+
+    config = uvicorn.Config(
+        create_app(client, name, api_key=api_key, limits=limits),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if not server.started:
+        raise RuntimeError("the test server did not start")
+    port = server.servers[0].sockets[0].getsockname()[1]
+    stopper = threading.Timer(max_seconds, lambda: setattr(server, "should_exit", True))
+    stopper.daemon = True
+    stopper.start()
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        stopper.cancel()
+        server.should_exit = True
+        thread.join(timeout=10)
