@@ -20,7 +20,7 @@ from typing import Any
 
 from .types import Request, Response, Task
 
-__all__ = ["extract_answer", "extract_label", "normalize_answer", "response_from_text"]
+__all__ = ["extract_answer", "extract_label", "label_response", "normalize_answer", "response_from_text"]
 
 _ANSWER_LINE = re.compile(r"^\s*\**\s*(?:final\s+)?answer\s*\**\s*[:：]\s*(.*)$", re.IGNORECASE | re.MULTILINE)
 _NUMBER_WORDS = {
@@ -84,3 +84,8 @@ def response_from_text(request: Request, text: str, **fields: Any) -> Response:
     elif request.task is Task.VERIFY:
         fields.setdefault("label", extract_label(text))
     return Response(task=request.task, text=text, **fields)
+
+
+def label_response(request: Request, label: bool, **fields: Any) -> Response:
+    """A verify Response for a provider that decides true/false directly: text "yes" or "no"."""
+    return Response(task=request.task, text="yes" if label else "no", label=label, **fields)

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import ProviderError
-from ..extract import response_from_text
+from ..extract import label_response, response_from_text
 from ..provider import BaseProvider
 from ..registry import ProviderPlugin
 from ..types import Request, Response, Task
@@ -51,9 +51,7 @@ class FunctionProvider(BaseProvider):
         if isinstance(result, Response):
             return result
         if isinstance(result, bool) and request.task is Task.VERIFY:
-            return Response(
-                task=request.task, text="yes" if result else "no", label=result, provider=self.name, model=self.model
-            )
+            return label_response(request, result, provider=self.name, model=self.model)
         if isinstance(result, str):
             return response_from_text(request, result, provider=self.name, model=self.model)
         raise ProviderError(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..extract import label_response
 from ..provider import BaseProvider
 from ..registry import ProviderPlugin
 from ..types import Request, Response, Task
@@ -80,14 +81,7 @@ class PriorProvider(BaseProvider):
             counts = self.labels.get(self._key(request.statement or "")) or self.labels[""]
             label = counts[True] >= counts[False]
             share = counts[label] / max(sum(counts.values()), 1)
-            return Response(
-                task=request.task,
-                text="yes" if label else "no",
-                label=label,
-                provider=self.name,
-                model=self.model,
-                confidence=share,
-            )
+            return label_response(request, label, provider=self.name, model=self.model, confidence=share)
         answer, share = self._answer(request)
         return Response(
             task=request.task,

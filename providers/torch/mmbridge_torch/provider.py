@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from mmbridge.errors import ConfigError
-from mmbridge.extract import normalize_answer
+from mmbridge.extract import label_response, normalize_answer
 from mmbridge.provider import BaseProvider
 from mmbridge.types import Request, Response, Task
 
@@ -124,14 +124,8 @@ class TorchProvider(BaseProvider):
     def _ask_response(self, request: Request, logits: torch.Tensor, p_true: float) -> Response:
         if request.task is Task.VERIFY:
             label = p_true >= 0.5
-            return Response(
-                task=request.task,
-                text="yes" if label else "no",
-                label=label,
-                provider=self.name,
-                model=self.model,
-                confidence=p_true if label else 1 - p_true,
-            )
+            confidence = p_true if label else 1 - p_true
+            return label_response(request, label, provider=self.name, model=self.model, confidence=confidence)
         allowed = self._allowed(request)
         if allowed is not None:
             if not allowed.any():  # none of the choices was ever an answer in training
