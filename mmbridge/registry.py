@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,6 @@ class ProviderPlugin:
     requires: tuple[str, ...] = ()
     #: the distribution that ships this provider, for install hints
     package: str = "mmbridge"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
