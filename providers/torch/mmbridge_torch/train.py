@@ -199,18 +199,17 @@ def train(options: TrainOptions, on_update: Callable[[dict[str, Any]], None] | N
     train_set = list(load_dataset(options.data, cache_dir=options.cache_dir))
     val_set = list(load_dataset(options.val, cache_dir=options.cache_dir)) if options.val else []
     last = options.out / "last"
+    names = scene_vocab(train_set)  # colours and shapes of meta.scene, or None without scenes
     if options.resume and (last / "config.json").is_file():
         ckpt = load_checkpoint(last, device)
         model, vocab, answers = ckpt.model, ckpt.vocab, ckpt.answers
         model.train()
     else:
         vocab, answers = _vocabularies(train_set)
-        names = scene_vocab(train_set)
         aux = {"aux_colors": len(names[0]), "aux_shapes": len(names[1])} if names else {}
         cfg = ModelConfig(vocab_size=len(vocab), answer_size=max(len(answers), 1), **{**aux, **options.model})
         model = FusedModel(cfg).to(device)
     cfg = model.cfg
-    names = scene_vocab(train_set) if cfg.aux_colors else None
     if names is not None and (len(names[0]), len(names[1])) != (cfg.aux_colors, cfg.aux_shapes):
         names = None  # a resumed model whose scene vocabulary differs: train without the auxiliary loss
     data = prepare(train_set, vocab, answers, cfg.image_size, cfg.max_text, cfg.max_caption, names)
