@@ -37,7 +37,11 @@ def serve(
     import uvicorn
 
     app = create_app(client, name, api_key=_api_key(api_key_env), limits=limits)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    # mmbridge logs each request itself and never uses client addresses: uvicorn's proxy-header
+    # rewriting and its Server header would only cost a little on every request
+    uvicorn.run(
+        app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False, server_header=False
+    )
 
 
 @contextlib.contextmanager

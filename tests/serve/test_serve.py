@@ -96,6 +96,8 @@ def _post(url: str, body: object, key: str | None = KEY, raw: bytes | None = Non
         ("remote image", 400, "invalid_image"),
         ("broken image", 400, "invalid_image"),
         ("too large", 413, "body_too_large"),
+        ("too large, chunked", 413, "body_too_large"),
+        ("wrong method", 405, None),
     ],
 )
 def test_errors_follow_the_openai_format(
@@ -125,6 +127,11 @@ def test_errors_follow_the_openai_format(
     }
     if case == "not json":
         response = _post(served, None, raw=b"{not json")
+    elif case == "too large, chunked":  # no Content-Length: the cap is enforced while reading
+        pieces = iter([b'{"model": "fake", "padding": "' + b"x" * 100_000] * 3 + [b'"}'])
+        response = httpx2.post(f"{served}/chat/completions", content=pieces, headers={"Authorization": f"Bearer {KEY}"})
+    elif case == "wrong method":
+        response = httpx2.get(f"{served}/chat/completions", headers={"Authorization": f"Bearer {KEY}"})
     else:
         body, key = bodies[case]
         response = _post(served, body, key=key)
