@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
         batch_images: Annotated[
             int, typer.Option(min=1, help="Images per step (all their questions come along).")
         ] = 32,
-        lr: Annotated[float, typer.Option(min=0)] = 2e-3,
+        lr: Annotated[float, typer.Option(min=0)] = 1e-3,
         validate_every: Annotated[float, typer.Option(min=1, help="Seconds between validations.")] = 120.0,
         config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file (for the cache dir).")] = None,
     ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -46,6 +47,8 @@ class Prepared:
     cell_color: torch.Tensor | None = None  # (N,G) 0 = empty, else 1 + colour index
     cell_shape: torch.Tensor | None = None  # (N,G) 0 = empty, else 1 + shape index
     cell_offset: torch.Tensor | None = None  # (N,G,2) centre within the cell, 0..1
+    q_referent: torch.Tensor | None = None  # (Q,) grid cell of the object a query names first, or -1
+    q_answer_cell: torch.Tensor | None = None  # (Q,) grid cell of the one object a vqa answer describes, or -1
 
 
 def answer_of(sample: Sample) -> str:
@@ -63,19 +66,44 @@ def scene_vocab(samples: list[Sample]) -> tuple[list[str], list[str]] | None:
     return colors, shapes
 
 
+def _place(o: dict, scene: dict, image_size: int) -> tuple[float, float, int]:
+    """An object's centre in the letterboxed image (pixels) and its grid cell."""
+    grid = image_size // 8
+    width, height = scene["width"], scene["height"]
+    scale = image_size / max(width, height)  # letterboxing: uniform scale, then centred
+    x = o["x"] * scale + (image_size - width * scale) / 2
+    y = o["y"] * scale + (image_size - height * scale) / 2
+    return x, y, min(int(y // 8), grid - 1) * grid + min(int(x // 8), grid - 1)
+
+
+def referent(text: str, scene: dict, colors: list[str], shapes: list[str], image_size: int) -> int:
+    """The grid cell of the object a question or statement names first (its colour, or a shape
+    only one object has), or -1. Only a training signal: it teaches attention to find what is named."""
+    for word in re.findall(r"[a-z]+", text.lower()):
+        if word in colors or word.rstrip("s") in shapes:
+            key = "color" if word in colors else "shape"
+            named = [o for o in scene["objects"] if o[key] == (word if key == "color" else word.rstrip("s"))]
+            return _place(named[0], scene, image_size)[2] if len(named) == 1 else -1
+    return -1
+
+
+def answer_referent(answer: str, scene: dict, colors: list[str], shapes: list[str], image_size: int) -> int:
+    """The grid cell of the one object an answer describes (its colour, or a shape only it has),
+    or -1: for "what colour is the object closest to the red object?", the closest object."""
+    key = "color" if answer in colors else "shape" if answer in shapes else None
+    named = [o for o in scene["objects"] if key and o[key] == answer]
+    return _place(named[0], scene, image_size)[2] if len(named) == 1 else -1
+
+
 def _cell_targets(
     scene: dict, colors: list[str], shapes: list[str], image_size: int
 ) -> tuple[list[int], list[int], list[list[float]]]:
     grid = image_size // 8
-    width, height = scene["width"], scene["height"]
-    scale = image_size / max(width, height)  # letterboxing: uniform scale, then centred
-    pad_x, pad_y = (image_size - width * scale) / 2, (image_size - height * scale) / 2
     color, shape = [0] * grid * grid, [0] * grid * grid
     offset = [[0.5, 0.5] for _ in range(grid * grid)]
     for o in scene["objects"]:
-        x, y = o["x"] * scale + pad_x, o["y"] * scale + pad_y
-        cx, cy = min(int(x // 8), grid - 1), min(int(y // 8), grid - 1)
-        cell = cy * grid + cx
+        x, y, cell = _place(o, scene, image_size)
+        cx, cy = cell % grid, cell // grid
         if o["color"] in colors and o["shape"] in shapes:
             color[cell], shape[cell] = colors.index(o["color"]) + 1, shapes.index(o["shape"]) + 1
             offset[cell] = [x / 8 - cx, y / 8 - cy]
@@ -106,7 +134,7 @@ def prepare(
             image_ids[key] = len(pictures) - 1
         return image_ids[key]
 
-    q_image, q_tokens, q_task, q_target, q_choices, q_type = [], [], [], [], [], []
+    q_image, q_tokens, q_task, q_target, q_choices, q_type, q_referent, q_answer_cell = ([] for _ in range(8))
     c_image, c_tokens = [], []
     for s in samples:
         if s.task is Task.CAPTION:
@@ -115,6 +143,11 @@ def prepare(
             continue
         q_image.append(image_id(s))
         q_type.append(str(s.meta.get("type", "-")))
+        if scene_names is not None:
+            scene = s.meta["scene"]
+            q_referent.append(referent(s.question or s.statement or "", scene, *scene_names, image_size))
+            answer = answer_of(s) if s.task is Task.VQA else ""
+            q_answer_cell.append(answer_referent(answer, scene, *scene_names, image_size))
         if s.task is Task.VQA:
             q_tokens.append(vocab.encode(s.question or "", max_text, prefix=VQA))
             q_task.append(0)
@@ -151,4 +184,6 @@ def prepare(
         cell_color=torch.tensor([c[0] for c in cells], dtype=torch.long) if cells else None,
         cell_shape=torch.tensor([c[1] for c in cells], dtype=torch.long) if cells else None,
         cell_offset=torch.tensor([c[2] for c in cells], dtype=torch.float) if cells else None,
+        q_referent=torch.tensor(q_referent, dtype=torch.long) if scene_names is not None else None,
+        q_answer_cell=torch.tensor(q_answer_cell, dtype=torch.long) if scene_names is not None else None,
     )

@@ -4,6 +4,12 @@ Fast on this CPU by construction: data prepared once as tensors, each image enco
 all of its questions, channels_last convolutions, bf16 autocast, warmup + cosine learning rate.
 Every validation writes ``last/`` (with the optimizer, for ``--resume``) and, when it improves,
 ``best/``, both atomically.
+
+When samples carry their scene (``meta.scene``), two auxiliary losses use it: per grid cell, what
+object is centred there and where; and per question or statement, which object it names first
+(its colour, or a shape only one object has), which the first head of the first cross-attention
+is taught to find, and which one object a vqa answer describes, for the first head of the second.
+The model never sees scenes when it answers.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ class TrainOptions:
     seed: int = 0
     resume: bool = False
     batch_images: int = 32
-    lr: float = 2e-3
+    lr: float = 1e-3
     weight_decay: float = 0.01
     caption_weight: float = 0.5
     validate_every_s: float = 60.0
@@ -132,6 +138,14 @@ def _step_loss(
         q_image = torch.tensor([local[i] for i in data.q_image[q].tolist()], device=device)
         state = model.fuse(memory, q_image, data.q_tokens[q].to(device))
         task, target = data.q_task[q].to(device), data.q_target[q].to(device)
+        if data.q_referent is not None and data.q_answer_cell is not None:
+            # grounding: the first reading's first head finds what the text names, the second
+            # reading's first head the object the answer describes (the second hop of "closest to")
+            for layer, cells in enumerate((data.q_referent, data.q_answer_cell)[: len(model.fusion)]):
+                named = cells[q].to(device)
+                if (named >= 0).any():
+                    scores = model.fusion[layer].cross.choice_scores[:, 0].float()  # (Q,M), the sink first
+                    loss = loss + F.cross_entropy(scores[named >= 0], named[named >= 0] + 1)
         vqa = (task == 0) & (target >= 0)
         if vqa.any():
             logits = model.answer_logits(state[vqa]).float()

@@ -12,7 +12,7 @@ import pytest
 import torch
 from mmbridge_torch.checkpoint import load_checkpoint
 from mmbridge_torch.model import FusedModel, ModelConfig
-from mmbridge_torch.tensors import letterbox
+from mmbridge_torch.tensors import answer_referent, letterbox, referent
 from mmbridge_torch.train import TrainOptions, train
 from mmbridge_torch.vocab import UNK, Vocab
 
@@ -113,3 +113,27 @@ def test_train_command_on_a_differently_styled_dataset(tmp_path: Path) -> None:
     assert "best checkpoint" in result.stderr and "validation" in result.stderr
     ckpt = load_checkpoint(tmp_path / "run" / "best")
     assert "magenta" in ckpt.vocab.index and "cyan" in ckpt.answers + ckpt.vocab.words
+
+
+def test_referent_is_the_object_named_first() -> None:
+    scene = {
+        "width": 64,
+        "height": 64,
+        "objects": [
+            {"color": "red", "shape": "circle", "x": 10, "y": 50, "size": 5},  # cell (1, 6)
+            {"color": "blue", "shape": "circle", "x": 40, "y": 20, "size": 5},  # cell (5, 2)
+            {"color": "green", "shape": "square", "x": 60, "y": 5, "size": 5},  # cell (7, 0)
+        ],
+    }
+    names = (["blue", "green", "purple", "red"], ["circle", "square", "triangle"])
+    assert referent("What color is the object closest to the red object?", scene, *names, 64) == 6 * 8 + 1
+    assert referent("The blue circle is left of the red circle.", scene, *names, 64) == 2 * 8 + 5
+    assert referent("What color is the square?", scene, *names, 64) == 7  # the only square
+    assert referent("How many circles are there?", scene, *names, 64) == -1  # two circles: no one object
+    assert referent("Is there a purple triangle?", scene, *names, 64) == -1  # not in the scene
+    assert referent("How many objects are there?", scene, *names, 64) == -1
+    # the second hop: the one object an answer describes
+    assert answer_referent("blue", scene, *names, 64) == 2 * 8 + 5
+    assert answer_referent("square", scene, *names, 64) == 7
+    assert answer_referent("circle", scene, *names, 64) == -1  # two circles
+    assert answer_referent("left", scene, *names, 64) == -1
