@@ -86,6 +86,11 @@ def response_from_text(request: Request, text: str, **fields: Any) -> Response:
     return Response(task=request.task, text=text, **fields)
 
 
+def answer_response(request: Request, answer: str, **fields: Any) -> Response:
+    """A vqa Response for a provider that picks its answer directly: the text is the answer."""
+    return Response(task=request.task, text=answer, answer=answer, **fields)
+
+
 def label_response(request: Request, label: bool, **fields: Any) -> Response:
     """A verify Response for a provider that decides true/false directly: text "yes" or "no"."""
     return Response(task=request.task, text="yes" if label else "no", label=label, **fields)

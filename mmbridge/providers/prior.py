@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..extract import label_response
+from ..extract import answer_response, label_response
 from ..provider import BaseProvider
 from ..registry import ProviderPlugin
 from ..types import Request, Response, Task
@@ -83,13 +83,8 @@ class PriorProvider(BaseProvider):
             share = counts[label] / max(sum(counts.values()), 1)
             return label_response(request, label, provider=self.name, model=self.model, confidence=share)
         answer, share = self._answer(request)
-        return Response(
-            task=request.task,
-            text=answer,
-            answer=answer,
-            provider=self.name,
-            model=self.model,
-            confidence=min(max(share, 0.0), 1.0),
+        return answer_response(
+            request, answer, provider=self.name, model=self.model, confidence=min(max(share, 0.0), 1.0)
         )
 
 

@@ -67,7 +67,7 @@ class APIError(Exception):
         self.status, self.message, self.kind, self.code, self.param = status, message, kind, code, param
 
     def response(self) -> JSONResponse:
-        return JSONResponse(error_body(self.message, self.kind, self.code, self.param), status_code=self.status)
+        return JSONResponse(self.body(), status_code=self.status)
 
     def body(self) -> dict[str, Any]:
         return error_body(self.message, self.kind, self.code, self.param)

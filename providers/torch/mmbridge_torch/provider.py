@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from mmbridge.errors import ConfigError
-from mmbridge.extract import label_response, normalize_answer
+from mmbridge.extract import answer_response, label_response, normalize_answer
 from mmbridge.provider import BaseProvider
 from mmbridge.types import Request, Response, Task
 
@@ -136,13 +136,8 @@ class TorchProvider(BaseProvider):
         answer = self.answers[best]
         if request.choices:  # answer in the caller's spelling of the choice
             answer = next(c for c in request.choices if normalize_answer(c) == answer)
-        return Response(
-            task=request.task,
-            text=answer,
-            answer=answer,
-            provider=self.name,
-            model=self.model,
-            confidence=float(probabilities[best]),
+        return answer_response(
+            request, answer, provider=self.name, model=self.model, confidence=float(probabilities[best])
         )
 
     async def aclose(self) -> None:

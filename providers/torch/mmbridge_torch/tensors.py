@@ -81,9 +81,7 @@ def referent(text: str, scene: dict, colors: list[str], shapes: list[str], image
     only one object has), or -1. Only a training signal: it teaches attention to find what is named."""
     for word in re.findall(r"[a-z]+", text.lower()):
         if word in colors or word.rstrip("s") in shapes:
-            key = "color" if word in colors else "shape"
-            named = [o for o in scene["objects"] if o[key] == (word if key == "color" else word.rstrip("s"))]
-            return _place(named[0], scene, image_size)[2] if len(named) == 1 else -1
+            return answer_referent(word if word in colors else word.rstrip("s"), scene, colors, shapes, image_size)
     return -1
 
 
