@@ -74,14 +74,16 @@ class TorchProvider(BaseProvider):
             index.append(order[key])
         return torch.stack(tensors).to(self.device), index
 
-    def _allowed(self, request: Request) -> torch.Tensor | None:
-        if not request.choices:
-            return None
-        mask = torch.zeros(len(self.answers), dtype=torch.bool)
-        for choice in request.choices:
-            known = self.answer_index.get(normalize_answer(choice))
-            if known is not None:
-                mask[known] = True
+    def _allowed(self, requests: Sequence[Request]) -> torch.Tensor:
+        """(B, answers) bool: the answers each request may get (all of them, without choices)."""
+        mask = torch.ones(len(requests), len(self.answers), dtype=torch.bool)
+        for row, request in enumerate(requests):
+            if request.choices:
+                mask[row] = False
+                for choice in request.choices:
+                    known = self.answer_index.get(normalize_answer(choice))
+                    if known is not None:
+                        mask[row, known] = True
         return mask
 
     @torch.inference_mode()
@@ -106,10 +108,15 @@ class TorchProvider(BaseProvider):
                     device=self.device,
                 )
                 state = self.net.fuse(memory, torch.tensor([image_of[i] for i in asks], device=self.device), tokens)
-                logits = self.net.answer_logits(state).float().cpu()
-                verify = torch.sigmoid(self.net.verify_logit(state).float()).cpu()
-                for row, i in enumerate(asks):
-                    results[i] = self._ask_response(requests[i], logits[row], float(verify[row]))
+                # the whole batch in a few tensor ops, then plain Python per request
+                allowed = self._allowed([requests[i] for i in asks])
+                logits = self.net.answer_logits(state).float().cpu().masked_fill(~allowed, -math.inf)
+                best_p, best = torch.softmax(logits, dim=-1).max(dim=-1)
+                p_true = torch.sigmoid(self.net.verify_logit(state).float()).cpu()
+                for i, p, b, t, ok in zip(
+                    asks, best_p.tolist(), best.tolist(), p_true.tolist(), allowed.any(-1).tolist(), strict=True
+                ):
+                    results[i] = self._ask_response(requests[i], p, b, t, ok)
             captions = [i for i, r in enumerate(requests) if r.task is Task.CAPTION]
             if captions:
                 c_image = torch.tensor([image_of[i] for i in captions], device=self.device)
@@ -121,24 +128,17 @@ class TorchProvider(BaseProvider):
                     )
         return results
 
-    def _ask_response(self, request: Request, logits: torch.Tensor, p_true: float) -> Response:
+    def _ask_response(self, request: Request, p_best: float, best: int, p_true: float, any_allowed: bool) -> Response:
         if request.task is Task.VERIFY:
             label = p_true >= 0.5
             confidence = p_true if label else 1 - p_true
             return label_response(request, label, provider=self.name, model=self.model, confidence=confidence)
-        allowed = self._allowed(request)
-        if allowed is not None:
-            if not allowed.any():  # none of the choices was ever an answer in training
-                return Response(task=request.task, text="", provider=self.name, model=self.model)
-            logits = logits.masked_fill(~allowed, -math.inf)
-        probabilities = torch.softmax(logits, dim=-1)
-        best = int(probabilities.argmax())
+        if not any_allowed:  # none of the choices was ever an answer in training
+            return Response(task=request.task, text="", provider=self.name, model=self.model)
         answer = self.answers[best]
         if request.choices:  # answer in the caller's spelling of the choice
             answer = next(c for c in request.choices if normalize_answer(c) == answer)
-        return answer_response(
-            request, answer, provider=self.name, model=self.model, confidence=float(probabilities[best])
-        )
+        return answer_response(request, answer, provider=self.name, model=self.model, confidence=p_best)
 
     async def aclose(self) -> None:
         self._batcher.close()
