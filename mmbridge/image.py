@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ImageError
+from .pixelhash import pixel_digest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -21,7 +22,6 @@ __all__ = ["DEFAULT_MAX_PIXELS", "Image"]
 
 #: Above this many pixels an input is refused as a likely decompression bomb (about 7,000 x 7,000).
 DEFAULT_MAX_PIXELS = 50_000_000
-_HASH_PREFIX = b"mmbridge-rgb8:"
 
 
 def _describe(source: Any) -> str:
@@ -84,40 +84,6 @@ def _to_rgb(im: PIL.Image.Image, name: str) -> PIL.Image.Image:
         raise ImageError(f"cannot read image {name}: mode {im.mode} cannot be converted to RGB ({exc})") from None
 
 
-def _pixel_digest(im: PIL.Image.Image) -> str:
-    """XXH3-128 of the size and the packed RGB bytes, fed in 64 kB pieces.
-
-    Why XXH3 and not sha256: on a 1024x1024 JPEG sha256 alone costs ~45% of the decode, XXH3 ~2%.
-    It is collision-free in practice for real inputs but not built to resist crafted collisions,
-    so a cache directory should not be shared with untrusted users (the README says so).
-    Why pieces: ``im.tobytes()`` allocates one large buffer, and for big pictures that costs more
-    than the hashing (120 ms for 4096x4096 here). Pillow's raw encoder is what ``tobytes`` itself
-    uses; should its private entry point change, the public path gives the same digest.
-    """
-    import PIL.Image as PILImage
-    import xxhash
-
-    digest = xxhash.xxh3_128(_HASH_PREFIX + b"%dx%d:" % im.size)
-    try:
-        encoder = PILImage._getencoder(im.mode, "raw", im.mode)
-        encoder.setimage(im.im, (0, 0, *im.size))
-    except (AttributeError, TypeError, ValueError):
-        digest.update(im.tobytes())
-        return digest.hexdigest()
-    try:
-        bufsize = max(65536, im.size[0] * 4)
-        while True:
-            _, status, chunk = encoder.encode(bufsize)
-            digest.update(chunk)
-            if status:
-                break
-        if status < 0:
-            raise ImageError(f"cannot hash image: Pillow's raw encoder failed ({status})")
-    finally:
-        encoder.cleanup()
-    return digest.hexdigest()
-
-
 def _sendable_type(header: PIL.Image.Image) -> str | None:
     """The MIME type under which the encoded bytes might be sent unchanged (EXIF not yet checked)."""
     if header.format not in ("PNG", "JPEG", "WEBP") or header.mode not in ("RGB", "L"):
@@ -145,6 +111,7 @@ class Image:
         "_lock",
         "_mime",
         "_orientation",
+        "_padded",
         "_pil",
         "_source_hash",
         "max_pixels",
@@ -171,6 +138,7 @@ class Image:
         self._source_hash: str | None = None
         self._mime: str | None = None  # set when the encoded bytes may be sent as they are
         self._orientation: int | None = None  # the EXIF orientation tag, once known
+        self._padded = True  # Pillow, not the caller, made the pixels (see mmbridge.pixelhash)
         if isinstance(source, Image):
             self._copy_from(source)
             return
@@ -193,7 +161,7 @@ class Image:
         self._pil, self._hash, self._header_size = other._pil, other._hash, other._header_size
         self._encoded, self._source_hash = other._encoded, other._source_hash
         self._header = None  # an unloaded Pillow image must not be shared between two owners
-        self._mime, self._orientation = other._mime, other._orientation
+        self._mime, self._orientation, self._padded = other._mime, other._orientation, other._padded
 
     def _read_encoded(self, source: Any, allow_remote: bool, max_bytes: int, timeout_s: float) -> bytes | None:
         """The encoded bytes of the input, or None when it is already a decoded picture."""
@@ -267,6 +235,7 @@ class Image:
         if isinstance(source, PILImage.Image):
             self._check_pixels(source.size)
             im = ImageOps.exif_transpose(source) or source
+            self._padded = im.mode != "RGB"  # converted here, or the caller's own RGB pixels
             return _to_rgb(im, self.name)
         if hasattr(source, "__array_interface__") and hasattr(source, "shape"):
             return self._from_array(source)
@@ -335,7 +304,7 @@ class Image:
     def content_hash(self) -> str:
         """XXH3-128 of the decoded RGB pixels and the size: equal pictures hash equal, whatever the input."""
         if self._hash is None:
-            self._hash = _pixel_digest(self._decode())
+            self._hash = pixel_digest(self._decode(), padded=self._padded)
         return self._hash
 
     @property

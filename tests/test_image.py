@@ -34,6 +34,28 @@ def test_jpeg_file_and_its_decoded_array_hash_the_same(tmp_path: Path, picture: 
     assert Image(path).content_hash != Image(picture).content_hash  # JPEG changed the pixels
 
 
+def test_padding_bytes_a_caller_left_in_an_rgb_image_do_not_change_the_hash(picture: PILImage.Image) -> None:
+    # Pillow stores RGB as 4 bytes a pixel; one built from raw RGBX bytes keeps whatever the 4th was
+    rgbx = np.concatenate([np.asarray(picture), np.full((*np.asarray(picture).shape[:2], 1), 7, np.uint8)], axis=2)
+    odd = PILImage.frombytes("RGB", picture.size, rgbx.tobytes(), "raw", "RGBX")
+    assert odd.tobytes("raw", "RGBX") != picture.tobytes("raw", "RGBX")  # the padding really differs
+    assert Image(odd).content_hash == Image(encode(picture, "PNG")).content_hash
+
+
+def test_the_in_place_hash_and_the_copying_fallback_agree(
+    monkeypatch: pytest.MonkeyPatch, picture: PILImage.Image
+) -> None:
+    import xxhash
+
+    from mmbridge import pixelhash
+
+    inputs = [encode(picture, "PNG"), encode(picture, "JPEG"), picture, encode(picture.convert("P"), "PNG")]
+    assert pixelhash._hash_in_place(xxhash.xxh3_128(), Image(inputs[0]).pil)  # the zero-copy path is taken
+    in_place = [Image(x).content_hash for x in inputs]
+    monkeypatch.setattr(pixelhash, "_hash_in_place", lambda digest, im: False)  # as for a multi-block picture
+    assert [Image(x).content_hash for x in inputs] == in_place
+
+
 def test_different_pictures_hash_differently() -> None:
     assert Image(make_picture(seed=1)).content_hash != Image(make_picture(seed=2)).content_hash
     # the size is part of the hash: the same bytes laid out differently are another picture
