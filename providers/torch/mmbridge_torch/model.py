@@ -18,7 +18,9 @@ where it is" is easy to learn:
   shape beliefs from the auxiliary heads, when the data has scenes, and its x, y, x^2 + y^2); one
   query per question, made from the mean of its tokens, is matched against them with a gain;
 - values: each head also returns the attention-weighted (x, y) of what it read (a soft-argmax,
-  as in Levine et al.'s spatial softmax);
+  as in Levine et al.'s spatial softmax), and how many tokens its key-feature query matches (a
+  sum of sigmoids: softmax weights sum to one, so an average of what was read cannot easily tell
+  two circles from three);
 - a bias: the log-probability that a token holds an object is added to every score, so attention
   spreads over the few objects, not over 64 mostly empty cells.
 
@@ -40,6 +42,7 @@ from torch import nn
 __all__ = ["FusedModel", "Memory", "ModelConfig"]
 
 SELECT_GAIN = 4.0  # see Attention.forward
+COUNT_SCALE = 4.0  # a head's count of matching tokens is divided by this: inputs of order one
 
 
 @dataclass
@@ -100,6 +103,7 @@ class Attention(nn.Module):
         self.out = nn.Linear(cfg.d_model, cfg.d_model)
         self.select = nn.Linear(cfg.d_model, cfg.n_heads * cfg.key_size) if cross else None
         self.where = nn.Linear(2 * cfg.n_heads, cfg.d_model) if cross else None
+        self.count = nn.Linear(cfg.n_heads, cfg.d_model) if cross else None
         self.dropout = cfg.dropout
 
     def forward(
@@ -132,11 +136,12 @@ class Attention(nn.Module):
             # Adam's steps of ~lr needed thousands of steps to make any choice
             chosen = SELECT_GAIN * math.sqrt(d // h) * self.select(x if context is None else context).expand(b, n, -1)
             chosen = chosen.reshape(b, n, h, -1).transpose(1, 2)  # (N,H,T,K)
+            picked = torch.einsum("nhtk,nmk->nhtm", chosen, keys.to(chosen.dtype)) / math.sqrt(d // h)
+            picked = picked + bias[:, None, None]  # (N,H,T,M): how well each token matches, by key features alone
             if self.training:  # the first token's choice, for the grounding loss (train.py)
-                self.choice_scores = (
-                    torch.einsum("nhk,nmk->nhm", chosen[:, :, 0], keys.to(chosen.dtype)) / math.sqrt(d // h)
-                    + bias[:, None]
-                )
+                self.choice_scores = picked[:, :, 0]
+            # how many tokens match, sink left out: a softmax average cannot say "three" (a sum can)
+            counted = torch.sigmoid(picked[..., 1:]).sum(-1).transpose(1, 2) / COUNT_SCALE  # (N,T,H)
             q = torch.cat([q, chosen], dim=-1)  # (N,H,T,dh+K)
             k = torch.cat([k, keys[:, None].expand(-1, h, -1, -1).to(k.dtype)], dim=-1)  # (N,H,M,dh+K)
             v = torch.cat([v, where[:, None].expand(-1, h, -1, -1).to(v.dtype)], dim=-1)  # (N,H,M,dh+2)
@@ -145,8 +150,8 @@ class Attention(nn.Module):
             q, k, v, attn_mask=mask, is_causal=causal, dropout_p=self.dropout if self.training else 0.0, scale=scale
         )
         out = self.out(y[..., : d // h].transpose(1, 2).reshape(b, n, d))
-        if self.where is not None and memory is not None:
-            out = out + self.where(y[..., d // h :].transpose(1, 2).reshape(b, n, 2 * h))
+        if self.where is not None and self.count is not None and memory is not None:
+            out = out + self.where(y[..., d // h :].transpose(1, 2).reshape(b, n, 2 * h)) + self.count(counted)
         return out
 
 

@@ -48,7 +48,9 @@ class Prepared:
     cell_shape: torch.Tensor | None = None  # (N,G) 0 = empty, else 1 + shape index
     cell_offset: torch.Tensor | None = None  # (N,G,2) centre within the cell, 0..1
     q_referent: torch.Tensor | None = None  # (Q,) grid cell of the object a query names first, or -1
-    q_answer_cell: torch.Tensor | None = None  # (Q,) grid cell of the one object a vqa answer describes, or -1
+    q_answer_cell: torch.Tensor | None = (
+        None  # (Q,) cell of the object a vqa answer describes or a statement names second, or -1
+    )
 
 
 def answer_of(sample: Sample) -> str:
@@ -76,13 +78,16 @@ def _place(o: dict, scene: dict, image_size: int) -> tuple[float, float, int]:
     return x, y, min(int(y // 8), grid - 1) * grid + min(int(x // 8), grid - 1)
 
 
-def referent(text: str, scene: dict, colors: list[str], shapes: list[str], image_size: int) -> int:
-    """The grid cell of the object a question or statement names first (its colour, or a shape
+def referent(text: str, scene: dict, colors: list[str], shapes: list[str], image_size: int, nth: int = 0) -> int:
+    """The grid cell of the ``nth`` object a question or statement names (by its colour, or by a shape
     only one object has), or -1. Only a training signal: it teaches attention to find what is named."""
-    for word in re.findall(r"[a-z]+", text.lower()):
-        if word in colors or word.rstrip("s") in shapes:
-            return answer_referent(word if word in colors else word.rstrip("s"), scene, colors, shapes, image_size)
-    return -1
+    words = re.findall(r"[a-z]+", text.lower())
+    names = [
+        w if w in colors else w.rstrip("s")
+        for i, w in enumerate(words)
+        if w in colors or (w.rstrip("s") in shapes and not (i and words[i - 1] in colors))  # "red circle": one name
+    ]
+    return answer_referent(names[nth], scene, colors, shapes, image_size) if len(names) > nth else -1
 
 
 def answer_referent(answer: str, scene: dict, colors: list[str], shapes: list[str], image_size: int) -> int:
@@ -144,8 +149,11 @@ def prepare(
         if scene_names is not None:
             scene = s.meta["scene"]
             q_referent.append(referent(s.question or s.statement or "", scene, *scene_names, image_size))
-            answer = answer_of(s) if s.task is Task.VQA else ""
-            q_answer_cell.append(answer_referent(answer, scene, *scene_names, image_size))
+            # the second reading finds what a vqa answer describes, or the second object a statement names
+            if s.task is Task.VQA:
+                q_answer_cell.append(answer_referent(answer_of(s), scene, *scene_names, image_size))
+            else:
+                q_answer_cell.append(referent(s.statement or "", scene, *scene_names, image_size, nth=1))
         if s.task is Task.VQA:
             q_tokens.append(vocab.encode(s.question or "", max_text, prefix=VQA))
             q_task.append(0)

@@ -139,8 +139,9 @@ def _step_loss(
         state = model.fuse(memory, q_image, data.q_tokens[q].to(device))
         task, target = data.q_task[q].to(device), data.q_target[q].to(device)
         if data.q_referent is not None and data.q_answer_cell is not None:
-            # grounding: the first reading's first head finds what the text names, the second
+            # grounding: the first reading's first head finds what the text names first, the second
             # reading's first head the object the answer describes (the second hop of "closest to")
+            # or the second object a statement names (what "left of" compares against)
             for layer, cells in enumerate((data.q_referent, data.q_answer_cell)[: len(model.fusion)]):
                 named = cells[q].to(device)
                 if (named >= 0).any():

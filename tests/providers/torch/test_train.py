@@ -132,6 +132,11 @@ def test_referent_is_the_object_named_first() -> None:
     assert referent("How many circles are there?", scene, *names, 64) == -1  # two circles: no one object
     assert referent("Is there a purple triangle?", scene, *names, 64) == -1  # not in the scene
     assert referent("How many objects are there?", scene, *names, 64) == -1
+    # the second object a statement names ("blue circle" is one name, not two)
+    assert referent("The blue circle is left of the red circle.", scene, *names, 64, nth=1) == 6 * 8 + 1
+    assert referent("the green object is above the blue object", scene, *names, 64, nth=1) == 2 * 8 + 5
+    assert referent("the red object is a square", scene, *names, 64, nth=1) == 7
+    assert referent("there is exactly one square", scene, *names, 64, nth=1) == -1  # one name only
     # the second hop: the one object an answer describes
     assert answer_referent("blue", scene, *names, 64) == 2 * 8 + 5
     assert answer_referent("square", scene, *names, 64) == 7
