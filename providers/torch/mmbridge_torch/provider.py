@@ -24,6 +24,8 @@ from .vocab import VERIFY, VQA
 
 __all__ = ["TorchProvider", "build"]
 
+SMALL_BATCH = 8  # fewer requests than this run on one CPU thread
+
 
 class TorchProvider(BaseProvider):
     """Answers vqa, verify and caption requests with a checkpoint trained by ``mmbridge train``."""
@@ -43,6 +45,7 @@ class TorchProvider(BaseProvider):
         self.answer_index = {a: i for i, a in enumerate(self.answers)}
         self.model = f"mmbridge-fused:{folder.name}"
         self._weights_hash = hashlib.sha256((folder / WEIGHTS).read_bytes()).hexdigest()[:16]
+        self._threads = torch.get_num_threads()
         self._batcher: Batcher[Request, Response] = Batcher(
             self._answer_batch, max_batch=options.max_batch, max_wait_ms=options.max_wait_ms, name=f"mmbridge-{name}"
         )
@@ -94,6 +97,10 @@ class TorchProvider(BaseProvider):
         except BaseException as exc:  # noqa: BLE001 - a bad image fails its batch's requests, not the worker
             return [exc] * len(requests)
         cfg = self.net.cfg
+        if self.device.type == "cpu":  # set for this worker thread only
+            # waking a second CPU thread costs more than it saves on a few requests (one ask: 40 ms
+            # with two threads here, 24 ms with one); big batches use them all
+            torch.set_num_threads(1 if len(requests) < SMALL_BATCH else self._threads)
         with autocast(self.device, self._bf16):
             memory = self.net.encode_images(images)
             asks = [i for i, r in enumerate(requests) if r.task is not Task.CAPTION]

@@ -27,6 +27,17 @@ def test_three_tasks_with_confidence(tiny_run: Path, shapes_png: Path) -> None:
         assert isinstance(caption.text, str) and 0 <= caption.confidence <= 1
 
 
+def test_a_small_batch_runs_on_one_thread_without_changing_the_callers_setting(
+    tiny_run: Path, shapes_png: Path
+) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    with _client(tiny_run) as client:  # the worker thread sets its own thread count, not the process's
+        assert client.ask(shapes_png, "What shape is the red object?").answer
+        assert torch.get_num_threads() == before
+
+
 def test_choices_restrict_the_answer(tiny_run: Path, shapes_png: Path) -> None:
     with _client(tiny_run) as client:
         closed = client.ask(shapes_png, "What shape is the red object?", choices=["Square", "TRIANGLE"])
