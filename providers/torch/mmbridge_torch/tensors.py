@@ -48,9 +48,8 @@ class Prepared:
     cell_shape: torch.Tensor | None = None  # (N,G) 0 = empty, else 1 + shape index
     cell_offset: torch.Tensor | None = None  # (N,G,2) centre within the cell, 0..1
     q_referent: torch.Tensor | None = None  # (Q,) grid cell of the object a query names first, or -1
-    q_answer_cell: torch.Tensor | None = (
-        None  # (Q,) cell of the object a vqa answer describes or a statement names second, or -1
-    )
+    # (Q,) grid cell of the one object a vqa answer describes, or of the object a statement names second, or -1
+    q_answer_cell: torch.Tensor | None = None
 
 
 def answer_of(sample: Sample) -> str:
