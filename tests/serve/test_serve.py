@@ -14,7 +14,9 @@ import pytest
 pytest.importorskip("fastapi")
 openai = pytest.importorskip("openai")
 
-from mmbridge import Client  # noqa: E402
+from mmbridge_openai.prompts import render  # noqa: E402
+
+from mmbridge import Client, Image, Request  # noqa: E402
 from mmbridge.config import CacheConfig, Config  # noqa: E402
 from mmbridge.serve.app import ServeLimits  # noqa: E402
 from mmbridge.serve.run import running_server  # noqa: E402
@@ -70,8 +72,10 @@ def test_mmbridge_openai_provider_through_cache_and_retry(
         first = remote.ask(shapes_png, "What color is the circle?")
         again = remote.ask(shapes_png, "What color is the circle?")
         closed = remote.ask(shapes_png, "Which shape?", choices=["square", "circle"])
+    # the server's fake saw the openai provider's rendered prompt, not the bare question: ask it that
+    sent = render(Request.vqa(Image(shapes_png), "Which shape?", ["square", "circle"]), {})
     with Client("fake", config=Config(cache=CacheConfig(enabled=False))) as local:
-        assert closed.answer == local.ask(shapes_png, "Which shape?", choices=["square", "circle"]).answer
+        assert closed.answer == local.ask(shapes_png, sent, choices=["square", "circle"]).answer
     assert first.answer == "red" and again.cached and not first.cached
 
 
