@@ -65,10 +65,14 @@ def _hash_in_place(digest: object, im: PIL.Image.Image) -> bool:
     if array.n_children != 1:
         return False
     values = array.children[0].contents  # fixed_size_list<uint8>[4]: its one child holds the bytes
-    size = im.size[0] * im.size[1] * 4
-    if values.n_buffers != 2 or values.length - values.offset * 4 < size or not values.buffers[1]:
+    pixels = im.size[0] * im.size[1]
+    size = pixels * 4
+    if array.length != pixels or values.n_buffers != 2 or values.length < (array.offset + pixels) * 4:
         return False
-    start = values.buffers[1] + (values.offset + array.offset * 4)
+    if not values.buffers[1]:  # no data buffer at all
+        return False
+    # offsets count elements: lists of 4 bytes in the parent, bytes in the child
+    start = values.buffers[1] + values.offset + array.offset * 4
     digest.update((ctypes.c_ubyte * size).from_address(start))  # type: ignore[attr-defined]
     return True
 
