@@ -145,18 +145,19 @@ def prepare(
             continue
         q_image.append(image_id(s))
         q_type.append(str(s.meta.get("type", "-")))
+        answer = answer_of(s) if s.task is Task.VQA else ""
         if scene_names is not None:
             scene = s.meta["scene"]
             q_referent.append(referent(s.question or s.statement or "", scene, *scene_names, image_size))
             # the second reading finds what a vqa answer describes, or the second object a statement names
             if s.task is Task.VQA:
-                q_answer_cell.append(answer_referent(answer_of(s), scene, *scene_names, image_size))
+                q_answer_cell.append(answer_referent(answer, scene, *scene_names, image_size))
             else:
                 q_answer_cell.append(referent(s.statement or "", scene, *scene_names, image_size, nth=1))
         if s.task is Task.VQA:
             q_tokens.append(vocab.encode(s.question or "", max_text, prefix=VQA))
             q_task.append(0)
-            q_target.append(answer_index.get(answer_of(s), -1))
+            q_target.append(answer_index.get(answer, -1))
             allowed = torch.ones(len(answers), dtype=torch.bool)
             if s.choices:
                 allowed[:] = False

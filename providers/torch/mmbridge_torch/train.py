@@ -8,7 +8,8 @@ Every validation writes ``last/`` (with the optimizer, for ``--resume``) and, wh
 When samples carry their scene (``meta.scene``), two auxiliary losses use it: per grid cell, what
 object is centred there and where; and per question or statement, which object it names first
 (its colour, or a shape only one object has), which the first head of the first cross-attention
-is taught to find, and which one object a vqa answer describes, for the first head of the second.
+is taught to find, and, for the first head of the second, the one object a vqa answer describes
+or the object a statement names second.
 The model never sees scenes when it answers.
 """
 
