@@ -18,7 +18,7 @@ from . import TorchOptions, resolve_checkpoint
 from .batcher import Batcher
 from .checkpoint import WEIGHTS, load_checkpoint
 from .decode import beam_search, greedy
-from .tensors import letterbox
+from .tensors import allowed_answers, letterbox
 from .train import autocast, bf16_helps, pick_device
 from .vocab import VERIFY, VQA
 
@@ -77,18 +77,6 @@ class TorchProvider(BaseProvider):
             index.append(order[key])
         return torch.stack(tensors).to(self.device), index
 
-    def _allowed(self, requests: Sequence[Request]) -> torch.Tensor:
-        """(B, answers) bool: the answers each request may get (all of them, without choices)."""
-        mask = torch.ones(len(requests), len(self.answers), dtype=torch.bool)
-        for row, request in enumerate(requests):
-            if request.choices:
-                mask[row] = False
-                for choice in request.choices:
-                    known = self.answer_index.get(normalize_answer(choice))
-                    if known is not None:
-                        mask[row, known] = True
-        return mask
-
     @torch.inference_mode()
     def _answer_batch(self, requests: Sequence[Request]) -> list[Response | BaseException]:
         results: list[Response | BaseException] = [RuntimeError("unanswered")] * len(requests)
@@ -116,7 +104,7 @@ class TorchProvider(BaseProvider):
                 )
                 state = self.net.fuse(memory, torch.tensor([image_of[i] for i in asks], device=self.device), tokens)
                 # the whole batch in a few tensor ops, then plain Python per request
-                allowed = self._allowed([requests[i] for i in asks])
+                allowed = torch.stack([allowed_answers(requests[i].choices, self.answer_index) for i in asks])
                 logits = self.net.answer_logits(state).float().cpu().masked_fill(~allowed, -math.inf)
                 best_p, best = torch.softmax(logits, dim=-1).max(dim=-1)
                 p_true = torch.sigmoid(self.net.verify_logit(state).float()).cpu()

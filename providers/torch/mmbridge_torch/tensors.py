@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -16,7 +17,7 @@ from mmbridge.types import Task
 
 from .vocab import PAD, VERIFY, VQA, Vocab
 
-__all__ = ["Prepared", "letterbox", "prepare"]
+__all__ = ["Prepared", "allowed_answers", "letterbox", "prepare"]
 
 
 def letterbox(image: PILImage.Image, size: int) -> torch.Tensor:
@@ -55,6 +56,19 @@ class Prepared:
 def answer_of(sample: Sample) -> str:
     """The training target of a vqa sample: its most common normalized answer."""
     return Counter(normalize_answer(a) for a in sample.answers or []).most_common(1)[0][0]
+
+
+def allowed_answers(choices: Sequence[str] | None, answer_index: dict[str, int]) -> torch.Tensor:
+    """(A,) bool: the answers a query may get. All of them without choices; with choices only those
+    seen in training (none at all when no choice was ever an answer)."""
+    if not choices:
+        return torch.ones(len(answer_index), dtype=torch.bool)
+    mask = torch.zeros(len(answer_index), dtype=torch.bool)
+    for choice in choices:
+        known = answer_index.get(normalize_answer(choice))
+        if known is not None:
+            mask[known] = True
+    return mask
 
 
 def scene_vocab(samples: list[Sample]) -> tuple[list[str], list[str]] | None:
@@ -158,18 +172,12 @@ def prepare(
             q_tokens.append(vocab.encode(s.question or "", max_text, prefix=VQA))
             q_task.append(0)
             q_target.append(answer_index.get(answer, -1))
-            allowed = torch.ones(len(answers), dtype=torch.bool)
-            if s.choices:
-                allowed[:] = False
-                for c in s.choices:
-                    if normalize_answer(c) in answer_index:
-                        allowed[answer_index[normalize_answer(c)]] = True
-            q_choices.append(allowed)
+            q_choices.append(allowed_answers(s.choices, answer_index))
         else:
             q_tokens.append(vocab.encode(s.statement or "", max_text, prefix=VERIFY))
             q_task.append(1)
             q_target.append(int(bool(s.label)))
-            q_choices.append(torch.ones(len(answers), dtype=torch.bool))
+            q_choices.append(allowed_answers(None, answer_index))
     refs = max((len(c) for c in c_tokens), default=1)
     padded = [c + [[PAD] * max_caption] * (refs - len(c)) for c in c_tokens]
     per_image: list[list[int]] = [[] for _ in pictures]
