@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -124,18 +125,24 @@ def throughput(client: Client, samples: list, images: dict) -> None:
             torch.softmax(net.answer_logits(state), -1).argmax(-1)
 
     requests = [s.to_request(images[s.image]) for s in vqa]
-    bare()
-    start = time.perf_counter()
-    bare()
-    t_bare = time.perf_counter() - start
-    client.batch(requests[:64], concurrency=1024, cache=False, progress=False)
-    start = time.perf_counter()
-    client.batch(requests, concurrency=1024, cache=False, progress=False)
-    t_client = time.perf_counter() - start
+
+    def through_client() -> None:
+        client.batch(requests, concurrency=1024, cache=False, progress=False)
+
+    bare(), through_client()  # warm up both
+    # one timed call of each swung the ratio from 73% to 100% between runs: alternate five rounds
+    # and take medians, so drift in the machine's speed hits both sides alike
+    times: dict[str, list[float]] = {"bare": [], "client": []}
+    for _ in range(5):
+        for side, fn in (("bare", bare), ("client", through_client)):
+            start = time.perf_counter()
+            fn()
+            times[side].append(time.perf_counter() - start)
+    t_bare, t_client = statistics.median(times["bare"]), statistics.median(times["client"])
     ratio = t_bare / t_client
     print(
-        f"client.batch 1,024 requests {t_client:.3f} s vs bare batched forward {t_bare:.3f} s -> {ratio:.0%} "
-        f"(target >= 80%): {verdict(ratio >= 0.8)}"
+        f"client.batch 1,024 requests {t_client:.3f} s vs bare batched forward {t_bare:.3f} s (medians of 5) "
+        f"-> {ratio:.0%} (target >= 80%): {verdict(ratio >= 0.8)}"
     )
 
     few = requests[:256]
