@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -152,3 +153,22 @@ def test_health_and_log_lines(served: str, shapes_png: Path, caplog: pytest.LogC
     line = next(r.getMessage() for r in caplog.records if "/v1/chat/completions" in r.getMessage())
     assert line.startswith("POST /v1/chat/completions model=fake 200") and " ms" in line
     assert "base64" not in caplog.text and KEY not in caplog.text
+
+
+def test_serve_lengthens_the_gil_switch_interval_while_it_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    from mmbridge.serve import run
+
+    seen: dict[str, object] = {}
+
+    def fake_run(app: object, **options: object) -> None:
+        seen["interval"], seen["host"] = sys.getswitchinterval(), options["host"]
+
+    before = sys.getswitchinterval()
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    client = Client("fake", config=Config(cache=CacheConfig(enabled=False)))
+    run.serve(client, "fake")
+    client.close()
+    assert seen == {"interval": pytest.approx(run.SWITCH_INTERVAL_S), "host": "127.0.0.1"}
+    assert sys.getswitchinterval() == pytest.approx(before)
