@@ -135,7 +135,12 @@ def measure(provider: str, requests: int, clients: int, rounds: int) -> None:
         for _ in range(rounds):  # alternate, so drift in the machine's speed hits both alike
             runs["served"].append(asyncio.run(served(clients, requests)))
             runs["in-process"].append(asyncio.run(in_process(clients, requests)))
-        alone = {"served": asyncio.run(served(1, 300)), "in-process": asyncio.run(in_process(1, 300))}
+        # one client at a time, alternating too: a lone local-model answer takes ~22 ms, and the
+        # machine drifting by a millisecond between two long runs would read as serving's overhead
+        alone: dict[str, list[float]] = {"served": [], "in-process": []}
+        for _ in range(rounds):
+            alone["served"] += asyncio.run(served(1, 300 // rounds))[1]
+            alone["in-process"] += asyncio.run(in_process(1, 300 // rounds))[1]
     finally:
         server.terminate()
         server.wait(10)
@@ -150,7 +155,7 @@ def measure(provider: str, requests: int, clients: int, rounds: int) -> None:
     ratio = rps["served"] / rps["in-process"]
     # with 64 closed-loop clients a saturated server's p50 is 64 / throughput (Little's law), so the
     # per-request overhead is measured with one client at a time
-    p50 = {side: statistics.median(lat) * 1000 for side, (_, lat) in alone.items()}
+    p50 = {side: statistics.median(lat) * 1000 for side, lat in alone.items()}
     overhead = p50["served"] - p50["in-process"]
     print(f"  one client at a time: served p50 {p50['served']:.2f} ms, in-process p50 {p50['in-process']:.2f} ms")
     added = (1 / rps["served"] - 1 / rps["in-process"]) * 1000
