@@ -27,6 +27,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -80,6 +81,28 @@ async def read_response(reader: asyncio.StreamReader) -> int:
     return int(lines[0].split()[1])
 
 
+def start_server(provider: str, port: int, tmp: Path) -> subprocess.Popen:
+    """``mmbridge serve`` in its own process, once /health answers; exits with its stderr if it cannot start."""
+    config_file = tmp / "mmbridge.toml"
+    config_file.write_text("[cache]\nenabled = false\n")
+    log = tmp / "server.log"  # a file, not a pipe: one log line a request would fill a pipe and stall it
+    command = [sys.executable, "-m", "mmbridge.cli.main", "serve", "-p", provider, "--port", str(port)]
+    with log.open("wb") as stderr:
+        server = subprocess.Popen(
+            [*command, "--config", str(config_file)], env={**os.environ, "MMBRIDGE_CONFIG": ""}, stderr=stderr
+        )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            httpx2.get(f"http://127.0.0.1:{port}/health", timeout=1)
+            return server
+        except httpx2.HTTPError:
+            time.sleep(0.1)
+    server.kill()
+    server.wait()
+    sys.exit(f"mmbridge serve -p {provider} did not start:\n{log.read_text()[-2000:]}")
+
+
 def measure(provider: str, requests: int, clients: int, rounds: int) -> None:
     """Serve ``provider`` from its own process, load it and the same requests in-process, and print
     the numbers beside the targets."""
@@ -117,19 +140,10 @@ def measure(provider: str, requests: int, clients: int, rounds: int) -> None:
                 writer.close()
 
     port = free_port()
-    env = {**os.environ, "MMBRIDGE_CONFIG": ""}
-    config_file = Path(__file__).resolve().parent / "_serve_bench.toml"
-    config_file.write_text("[cache]\nenabled = false\n")
-    command = [sys.executable, "-m", "mmbridge.cli.main", "serve", "-p", provider, "--port", str(port)]
-    server = subprocess.Popen([*command, "--config", str(config_file)], env=env, stderr=subprocess.DEVNULL)
+    tmp = tempfile.TemporaryDirectory()
+    server = start_server(provider, port, Path(tmp.name))
     runs: dict[str, list[tuple[float, list[float]]]] = {"served": [], "in-process": []}
     try:
-        for _ in range(300):
-            try:
-                httpx2.get(f"http://127.0.0.1:{port}/health", timeout=1)
-                break
-            except httpx2.HTTPError:
-                time.sleep(0.1)
         asyncio.run(served(clients, requests))  # warm up both sides
         asyncio.run(in_process(clients, requests))
         for _ in range(rounds):  # alternate, so drift in the machine's speed hits both alike
@@ -144,7 +158,7 @@ def measure(provider: str, requests: int, clients: int, rounds: int) -> None:
     finally:
         server.terminate()
         server.wait(10)
-        config_file.unlink(missing_ok=True)
+        tmp.cleanup()
     print(f"provider {provider}: {requests} requests, {clients} concurrent clients, {rounds} rounds")
     rps = {}
     for side, results in runs.items():
