@@ -127,8 +127,8 @@ class Attention(nn.Module):
         if index is not None:
             kv = kv[index]  # (N,M,2,H,dh): each row's image
         k, v = kv.permute(2, 0, 3, 1, 4)  # 2 x (N,H,M,dh)
-        scale = None
-        if memory is not None and self.select is not None and self.where is not None:
+        scale, counted = None, None
+        if memory is not None and self.select is not None and self.where is not None and self.count is not None:
             rows = (lambda t: t) if index is None else (lambda t: t[index])  # noqa: E731
             keys, where, bias = rows(memory.keys), rows(memory.where), rows(memory.bias)  # (N,M,K) (N,M,2) (N,M)
             # SDPA divides every score by sqrt(dh); the key features are undone from that and given a
@@ -150,7 +150,7 @@ class Attention(nn.Module):
             q, k, v, attn_mask=mask, is_causal=causal, dropout_p=self.dropout if self.training else 0.0, scale=scale
         )
         out = self.out(y[..., : d // h].transpose(1, 2).reshape(b, n, d))
-        if self.where is not None and self.count is not None and memory is not None:
+        if counted is not None:  # the heads read key features: add where they read and how many matched
             out = out + self.where(y[..., d // h :].transpose(1, 2).reshape(b, n, 2 * h)) + self.count(counted)
         return out
 
