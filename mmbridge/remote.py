@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
+import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -36,15 +39,21 @@ def fetch_image_bytes(
     *,
     max_bytes: int,
     timeout_s: float,
-    resolve: Callable[[str, int], str] = resolve_public,
+    resolve: Callable[[str, int], str] | None = None,
 ) -> bytes:
-    """GET ``url`` and return its body, connecting only to the address ``resolve`` vetted."""
+    """GET ``url`` and return its body, connecting only to the address ``resolve`` vetted.
+
+    ``timeout_s`` bounds the whole download, from connecting to the last byte: a server that
+    trickles a byte a second cannot hold the caller past it (a socket timeout alone restarts
+    with every byte).
+    """
+    deadline = time.monotonic() + timeout_s
     parts = urlsplit(url)
     shown = f"{parts.scheme}://{parts.hostname}{parts.path}"  # no query string, no credentials
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ImageError(f"cannot fetch image {shown}: only http(s) URLs with a host are supported")
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    address = resolve(parts.hostname, port)
+    address = (resolve or resolve_public)(parts.hostname, port)
     # Connect to the vetted address itself, so a second DNS answer cannot point elsewhere.
     conn: http.client.HTTPConnection
     if parts.scheme == "https":
@@ -54,8 +63,13 @@ def fetch_image_bytes(
     target = parts.path or "/"
     if parts.query:
         target += "?" + parts.query
+    watchdog: threading.Timer | None = None
     try:
+        # connecting and sending are bounded by the socket timeout; the watchdog bounds the rest
         conn.request("GET", target, headers={"Host": parts.netloc.rsplit("@", 1)[-1], "Accept": "image/*"})
+        watchdog = threading.Timer(max(deadline - time.monotonic(), 0), _cut, (conn.sock,))
+        watchdog.daemon = True
+        watchdog.start()
         response = conn.getresponse()
         if response.status != 200:
             raise ImageError(f"cannot fetch image {shown}: HTTP {response.status} (redirects are not followed)")
@@ -65,13 +79,24 @@ def fetch_image_bytes(
         body = response.read(max_bytes + 1)
         if len(body) > max_bytes:
             raise ImageError(f"cannot fetch image {shown}: larger than the {max_bytes:,}-byte limit")
+        if time.monotonic() >= deadline:  # the watchdog cut the body short
+            raise TimeoutError
         return body
-    except TimeoutError:
-        raise ImageError(f"cannot fetch image {shown}: no answer within {timeout_s:g} s") from None
     except (OSError, http.client.HTTPException) as exc:
+        if isinstance(exc, TimeoutError) or time.monotonic() >= deadline:
+            raise ImageError(f"cannot fetch image {shown}: not downloaded within {timeout_s:g} s") from None
         raise ImageError(f"cannot fetch image {shown}: {type(exc).__name__}: {exc}") from None
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         conn.close()
+
+
+def _cut(sock: socket.socket | None) -> None:
+    """End a download at its deadline: a blocked read, and every later one, returns at once."""
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):

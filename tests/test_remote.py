@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -20,6 +21,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
         if self.path.startswith("/slow"):
             self.server.release.wait(5)  # type: ignore[attr-defined]
+            return
+        if self.path.startswith("/trickle"):  # a byte at a time, each well within a per-read timeout
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(PNG)))
+            self.end_headers()
+            for byte in PNG[:50]:
+                if self.server.release.wait(0.1):  # type: ignore[attr-defined]
+                    return
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
             return
         if self.path.startswith("/moved"):
             self.send_response(302)
@@ -69,8 +80,15 @@ def test_fetch_reads_the_image_through_the_vetted_address(server: str) -> None:
 def test_size_cap_timeout_and_redirects(server: str) -> None:
     with pytest.raises(ImageError, match="limit"):
         fetch_image_bytes(server + "/big.png", max_bytes=len(PNG) * 2, timeout_s=5, resolve=_loopback_ok)
-    with pytest.raises(ImageError, match="no answer within 0.3 s"):
+    with pytest.raises(ImageError, match="not downloaded within 0.3 s"):
         fetch_image_bytes(server + "/slow.png?sig=secret", max_bytes=10**6, timeout_s=0.3, resolve=_loopback_ok)
     with pytest.raises(ImageError, match="redirects are not followed") as info:
         fetch_image_bytes(server + "/moved", max_bytes=10**6, timeout_s=5, resolve=_loopback_ok)
     assert "secret" not in str(info.value)
+
+
+def test_the_timeout_bounds_the_whole_download_not_each_read(server: str) -> None:
+    start = time.monotonic()
+    with pytest.raises(ImageError, match="not downloaded within 0.5 s"):
+        fetch_image_bytes(server + "/trickle.png", max_bytes=10**6, timeout_s=0.5, resolve=_loopback_ok)
+    assert time.monotonic() - start < 2.5  # the trickle lasts 5 s; each byte alone is well inside 0.5 s
