@@ -21,6 +21,16 @@ class Task(StrEnum):
     VERIFY = "verify"  # image + statement -> true / false
 
 
+def _unicode(text: str | None) -> str | None:
+    """``text`` if it is real Unicode; a lone surrogate (from invalid UTF-8, or JSON's "\\ud800") is refused."""
+    if text is not None:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("is not valid text (it holds invalid UTF-8 or a lone surrogate); send UTF-8") from None
+    return text
+
+
 class Request(BaseModel):
     """One question about one image. Build it with :meth:`caption`, :meth:`vqa` or :meth:`verify`."""
 
@@ -48,7 +58,7 @@ class Request(BaseModel):
     def _not_blank(cls, value: str | None) -> str | None:
         if value is not None and not value.strip():
             raise ValueError("must not be empty")
-        return value
+        return _unicode(value)
 
     @field_validator("choices")
     @classmethod
@@ -59,6 +69,8 @@ class Request(BaseModel):
             raise ValueError("give at least two choices, or none for an open answer")
         if len({c.strip().lower() for c in value}) != len(value) or any(not c.strip() for c in value):
             raise ValueError("choices must be distinct and non-empty")
+        for choice in value:
+            _unicode(choice)
         return value
 
     @model_validator(mode="after")
