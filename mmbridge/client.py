@@ -9,6 +9,7 @@ from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from .config import Config, ProviderConfig, load_config
+from .errors import ImageError
 from .image import Image
 from .provider import Provider, aclose_all
 from .stack import build_stack
@@ -85,6 +86,18 @@ class Client:
             remote_max_bytes=images.remote_max_bytes,
             remote_timeout_s=images.remote_timeout_s,
         )
+
+    def image_from_url(self, url: str) -> Image:
+        """An image a network client named by URL: a ``data:`` URL, or http(s) when remote images are on.
+
+        Never a path or any other scheme: a server must not open its own files for a client. Every
+        refused URL gets the same message, so a client cannot probe which paths exist.
+        """
+        remote = self.config.allow_remote_images
+        if not (url.startswith("data:") or (remote and url.startswith(("http://", "https://")))):
+            also = " or an http(s) URL" if remote else " (this server does not fetch http(s) URLs)"
+            raise ImageError(f"image_url must be a base64 data: URL (data:image/png;base64,...){also}")
+        return self.image(url)
 
     def request(self, item: RequestLike) -> Request:
         """A Request from a Request or a mapping such as ``{"task": "vqa", "image": ..., "question": ...}``."""

@@ -17,6 +17,22 @@ def register(app: typer.Typer) -> None:
         port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
         api_key_env: Annotated[str | None, typer.Option(help="Require 'Authorization: Bearer $VAR'.")] = None,
         max_body_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body.")] = 20.0,
+        max_concurrency: Annotated[
+            int | None,
+            typer.Option(min=1, help="Requests answered at once [default: the provider's, else 256]."),
+        ] = None,
+        max_waiting: Annotated[
+            int, typer.Option(min=0, help="Requests that may wait beyond those; more get 429 + Retry-After.")
+        ] = 64,
+        read_timeout: Annotated[
+            float, typer.Option(min=0.01, help="Seconds for a request's headers, and then its body, to arrive.")
+        ] = 10.0,
+        request_timeout: Annotated[
+            float, typer.Option(min=0.01, help="Seconds a request may take once it has arrived (then 504).")
+        ] = 120.0,
+        shutdown_timeout: Annotated[
+            float, typer.Option(min=0.01, help="On SIGTERM, seconds in-flight requests get to finish.")
+        ] = 10.0,
     ) -> None:
         """Serve a provider as /v1/chat/completions, /v1/models and /health (OpenAI wire format)."""
         import logging
@@ -44,5 +60,12 @@ def register(app: typer.Typer) -> None:
             host=host,
             port=port,
             api_key_env=api_key_env,
-            limits=ServeLimits(max_body_bytes=int(max_body_mb * 1_000_000)),
+            limits=ServeLimits(
+                max_body_bytes=int(max_body_mb * 1_000_000),
+                max_concurrency=max_concurrency,
+                max_waiting=max_waiting,
+                read_timeout_s=read_timeout,
+                request_timeout_s=request_timeout,
+                shutdown_timeout_s=shutdown_timeout,
+            ),
         )

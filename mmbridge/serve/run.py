@@ -8,12 +8,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from ..client import Client
 from ..errors import ConfigError
 from .app import ServeLimits, create_app
+from .protocol import with_header_timeout
 
-__all__ = ["running_server", "serve"]
+__all__ = ["running_server", "serve", "uvicorn_config"]
 
 SWITCH_INTERVAL_S = 0.02  # how long a thread may keep the GIL while another waits (Python's default: 5 ms)
 
@@ -25,6 +27,27 @@ def _api_key(api_key_env: str | None) -> str | None:
     if not key:
         raise ConfigError(f"--api-key-env {api_key_env}: that variable is empty; export the key clients must send")
     return key
+
+
+def uvicorn_config(app: Any, limits: ServeLimits | None, **options: Any) -> Any:
+    """uvicorn's config for ``app`` with the limits that live below the app: slow headers, shutdown."""
+    import uvicorn
+
+    limits = limits or ServeLimits()
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        # mmbridge logs each request itself and never uses client addresses: uvicorn's proxy-header
+        # rewriting and its Server header would only cost a little on every request
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=limits.shutdown_timeout_s,  # type: ignore[arg-type] - a float works
+        **options,
+    )
+    config.load()  # resolves "auto" to the httptools (or h11) protocol class, which is then wrapped
+    config.http_protocol_class = with_header_timeout(config.http_protocol_class, limits.read_timeout_s)
+    return config
 
 
 def serve(
@@ -40,17 +63,14 @@ def serve(
     import uvicorn
 
     app = create_app(client, name, api_key=_api_key(api_key_env), limits=limits)
+    server = uvicorn.Server(uvicorn_config(app, limits, host=host, port=port))
     # The event loop and a provider's batch worker (torch) share the GIL, and Python makes the thread
     # holding it hand it over after 5 ms whenever the other waits. Letting it keep the GIL for 20 ms
     # served 7-8% more requests a second under 64 clients (paired A/B runs, benchmarks/serve.py).
     switch = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
-        # mmbridge logs each request itself and never uses client addresses: uvicorn's proxy-header
-        # rewriting and its Server header would only cost a little on every request
-        uvicorn.run(
-            app, host=host, port=port, log_level="warning", access_log=False, proxy_headers=False, server_header=False
-        )
+        server.run()  # SIGTERM and Ctrl-C: finish what is in flight (within the limit), then return
     finally:
         sys.setswitchinterval(switch)
 
@@ -70,15 +90,8 @@ def running_server(
     """
     import uvicorn
 
-    config = uvicorn.Config(
-        create_app(client, name, api_key=api_key, limits=limits),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-    )
-    server = uvicorn.Server(config)
+    app = create_app(client, name, api_key=api_key, limits=limits)
+    server = uvicorn.Server(uvicorn_config(app, limits, host="127.0.0.1", port=0, lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -162,11 +162,11 @@ def test_serve_lengthens_the_gil_switch_interval_while_it_runs(monkeypatch: pyte
 
     seen: dict[str, object] = {}
 
-    def fake_run(app: object, **options: object) -> None:
-        seen["interval"], seen["host"] = sys.getswitchinterval(), options["host"]
+    def fake_run(server: uvicorn.Server) -> None:
+        seen["interval"], seen["host"] = sys.getswitchinterval(), server.config.host
 
     before = sys.getswitchinterval()
-    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(uvicorn.Server, "run", fake_run)
     client = Client("fake", config=Config(cache=CacheConfig(enabled=False)))
     run.serve(client, "fake")
     client.close()
