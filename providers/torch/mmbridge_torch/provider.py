@@ -64,26 +64,42 @@ class TorchProvider(BaseProvider):
 
     # -- the worker thread ------------------------------------------------------------------------
 
-    def _images(self, requests: Sequence[Request]) -> tuple[torch.Tensor, list[int]]:
-        """Each distinct picture once (by pixel hash), and the index of each request's picture."""
+    def _images(self, requests: Sequence[Request]) -> tuple[torch.Tensor | None, list[int | BaseException]]:
+        """Each distinct picture once (by pixel hash), and for each request the index of its picture,
+        or the error that stopped its picture from decoding (which fails that request alone)."""
         order: dict[str, int] = {}
-        tensors, index = [], []
+        tensors: list[torch.Tensor] = []
+        index: list[int | BaseException] = []
         size = self.net.cfg.image_size
         for request in requests:
-            key = request.image.content_hash
-            if key not in order:
-                order[key] = len(tensors)
-                tensors.append(letterbox(request.image.pil, size))
-            index.append(order[key])
-        return torch.stack(tensors).to(self.device), index
+            try:
+                key = request.image.content_hash
+                if key not in order:
+                    tensors.append(letterbox(request.image.pil, size))
+                    order[key] = len(tensors) - 1
+                index.append(order[key])
+            except Exception as exc:  # noqa: BLE001 - e.g. a truncated file: only its request fails
+                index.append(exc)
+        return (torch.stack(tensors).to(self.device) if tensors else None), index
 
     @torch.inference_mode()
     def _answer_batch(self, requests: Sequence[Request]) -> list[Response | BaseException]:
+        images, found = self._images(requests)
+        good = [i for i, f in enumerate(found) if isinstance(f, int)]
+        if images is not None and len(good) == len(requests):
+            return self._answer(images, requests, found)  # type: ignore[arg-type] - all ints
+        results: list[Any] = list(found)  # each failed picture's error stays with its request
+        if images is not None:
+            answers = self._answer(images, [requests[i] for i in good], [found[i] for i in good])  # type: ignore[misc]
+            for i, answer in zip(good, answers, strict=True):
+                results[i] = answer
+        return results
+
+    def _answer(
+        self, images: torch.Tensor, requests: Sequence[Request], image_of: list[int]
+    ) -> list[Response | BaseException]:
+        """Answer requests whose pictures are all in ``images`` (``image_of`` maps each to its row)."""
         results: list[Response | BaseException] = [RuntimeError("unanswered")] * len(requests)
-        try:
-            images, image_of = self._images(requests)
-        except BaseException as exc:  # noqa: BLE001 - a bad image fails its batch's requests, not the worker
-            return [exc] * len(requests)
         cfg = self.net.cfg
         if self.device.type == "cpu":  # set for this worker thread only
             # waking a second CPU thread costs more than it saves on a few requests (one ask: 40 ms

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mmbridge import Client, ConfigError, Request
+from mmbridge import Client, ConfigError, ImageError, Request
 from mmbridge.config import CacheConfig, Config
 
 
@@ -69,3 +69,19 @@ def test_beam_search_and_bad_checkpoint(tiny_run: Path, shapes_png: Path, tmp_pa
         assert isinstance(client.caption(shapes_png).text, str)
     with pytest.raises(ConfigError, match="needs model.safetensors and config.json"):
         Client("torch", checkpoint=str(tmp_path))
+
+
+def test_a_broken_image_fails_only_its_own_request_in_a_shared_batch(tiny_run: Path, shapes_png: Path) -> None:
+    client = _client(tiny_run, max_wait_ms=200)  # time enough for all 16 to join one batch
+    provider = client.provider
+    while hasattr(provider, "inner"):
+        provider = provider.inner
+    truncated = shapes_png.read_bytes()[:400]  # a valid header, pixels cut short: fails only when decoded
+    requests = [Request.vqa(client.image(shapes_png), f"How many objects {i}?") for i in range(15)]
+    requests.insert(7, Request.vqa(client.image(truncated), "How many objects?"))
+    before = provider.batches
+    results = client.batch(requests, concurrency=16)
+    client.close()
+    assert provider.batches - before == 1  # they really shared a forward pass
+    failed = [i for i, r in enumerate(results) if isinstance(r, Exception)]
+    assert failed == [7] and isinstance(results[7], ImageError) and "truncated" in str(results[7])
