@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AuthenticationError",
     "BaseProvider",
+    "CacheError",
     "Cached",
     "Client",
     "Config",
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
     from .config import Config, load_config
     from .errors import (
         AuthenticationError,
+        CacheError,
         ConfigError,
         DatasetError,
         HTTPStatusError,

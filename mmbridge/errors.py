@@ -5,6 +5,7 @@
     ├── ImageError                   an input could not be turned into an RGB image
     ├── RequestError                 a request is malformed (a vqa request without a question, say)
     ├── DatasetError                 a dataset file is malformed or names a missing image
+    ├── CacheError                   the answer cache cannot be opened, read or written
     ├── UnsupportedTaskError         the provider does not do this task
     ├── ProviderNotInstalledError    the provider's package or a dependency is missing
     └── ProviderError                the provider was asked and did not answer
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthenticationError",
+    "CacheError",
     "ConfigError",
     "DatasetError",
     "HTTPStatusError",
@@ -56,6 +58,10 @@ class RequestError(MMBridgeError, ValueError):
 
 class DatasetError(MMBridgeError):
     """A dataset file is malformed, or a sample names an image that does not exist."""
+
+
+class CacheError(MMBridgeError):
+    """The answer cache's folder or database is unusable: corrupt, truncated, read-only, not a folder."""
 
 
 class UnsupportedTaskError(MMBridgeError):

@@ -11,12 +11,11 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Config f
 
 
 def _open(config: Path | None):  # noqa: ANN202 - diskcache is imported lazily
-    import diskcache
-
     from ..config import load_config
+    from ..wrappers.cache import open_store
 
     directory = load_config(config).cache.dir
-    return directory, diskcache.Cache(str(directory))
+    return directory, open_store(directory)
 
 
 def register(app: typer.Typer) -> None:
@@ -26,8 +25,10 @@ def register(app: typer.Typer) -> None:
     @cache_app.command("stats")
     def stats(config: ConfigOpt = None) -> None:
         """Show where the cache is, how many answers it holds and its size on disk."""
+        from ..wrappers.cache import guarded
+
         directory, store = _open(config)
-        with store:
+        with store, guarded(directory, "read"):
             keys = list(store.iterkeys())
             aliases = sum(1 for k in keys if str(k).startswith("source:"))
             typer.echo(f"directory: {directory}")
@@ -38,7 +39,9 @@ def register(app: typer.Typer) -> None:
     @cache_app.command("clear")
     def clear(config: ConfigOpt = None) -> None:
         """Delete every cached answer."""
+        from ..wrappers.cache import guarded
+
         directory, store = _open(config)
-        with store:
+        with store, guarded(directory, "clear"):
             removed = store.clear()
         typer.echo(f"removed {removed} entries from {directory}")

@@ -45,8 +45,14 @@ def shapes_dir(cache_dir: Path, images: int, seed: int, size: int) -> Path:
     target = cache_dir / "datasets" / f"shapes-v{GENERATOR_VERSION}-n{images}-seed{seed}-px{size}"
     if (target / MANIFEST).is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    except OSError as exc:
+        raise DatasetError(
+            f"cannot write the built-in data set under {cache_dir} ({exc.strerror or exc}); "
+            "point [cache] dir in mmbridge.toml at a writable folder"
+        ) from None
     tmp.chmod(0o755)  # mkdtemp makes it private; the data set is not
     try:
         generate_shapes(tmp, images=images, seed=seed, style=Style(image_size=size))

@@ -15,7 +15,7 @@ from typing import Any
 from ..batch import run_batch
 from ..client import Client
 from ..data.sample import Sample
-from ..errors import UnsupportedTaskError
+from ..errors import CacheError, UnsupportedTaskError
 from ..types import Response, Task
 from .metrics.vqa import vqa_accuracy
 
@@ -97,6 +97,7 @@ async def run_eval(
     rows = read_rows(path)
     have = {(r["sample_id"], r["provider"]) for r in rows}
     todo = [(s, name) for s in samples for name in clients if (s.id, name) not in have]
+    broken: list[CacheError] = []  # a cache that fails stops the run: answers would not be kept
     with path.open("a", encoding="utf-8") as sink:
 
         def keep(row: dict[str, Any]) -> None:
@@ -105,6 +106,8 @@ async def run_eval(
             rows.append(row)
 
         async def ask(item: tuple[Sample, str]) -> None:
+            if broken:
+                return
             sample, name = item
             client = clients[name]
             if sample.task not in client.provider.capabilities:
@@ -116,10 +119,14 @@ async def run_eval(
                 return
             try:
                 response = await client.agenerate(sample.to_request(client.image(sample.image)))
+            except CacheError as exc:
+                broken.append(exc)
             except Exception as exc:  # noqa: BLE001 - every failure becomes an error row, counted apart
                 keep(_row(sample, name, None, exc))
             else:
                 keep(_row(sample, name, response, None))
 
         await run_batch(ask, todo, concurrency=concurrency, progress=progress, description="evaluating")
+    if broken:
+        raise broken[0]
     return rows

@@ -21,11 +21,12 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
+from ..errors import CacheError
 from ..image import Image
 from ..provider import Provider, WrapperProvider, identity_of
 from ..types import Request, Response
 
-__all__ = ["CACHE_FORMAT", "Cached", "CacheMode", "cache_mode", "request_key"]
+__all__ = ["CACHE_FORMAT", "Cached", "CacheMode", "cache_mode", "guarded", "open_store", "request_key"]
 
 #: bump when the stored value or the key changes meaning
 CACHE_FORMAT = 1
@@ -41,6 +42,35 @@ def cache_mode(mode: CacheMode) -> Iterator[None]:
         yield
     finally:
         _MODE.reset(token)
+
+
+@contextlib.contextmanager
+def guarded(directory: Path, doing: str) -> Iterator[None]:
+    """Turn the store's SQLite and file errors into one CacheError line that says what to do."""
+    import sqlite3
+
+    try:
+        yield
+    except (sqlite3.Error, OSError) as exc:
+        raise CacheError(
+            f"cannot {doing} the answer cache at {directory} ({type(exc).__name__}: {exc}); "
+            "delete that folder, or point [cache] dir in mmbridge.toml somewhere writable"
+        ) from None
+
+
+def open_store(directory: Path) -> Any:
+    """The diskcache store in ``directory``, created if missing.
+
+    A file in its place, a database that is not one, or one that cannot be written is a CacheError
+    here (diskcache reads and writes its settings on open); damage deeper in the file shows, as a
+    CacheError too, when an entry there is read or written.
+    """
+    import diskcache
+
+    if directory.exists() and not directory.is_dir():
+        raise CacheError(f"the answer cache {directory} is a file, not a folder; move it, or set [cache] dir")
+    with guarded(directory, "open"):
+        return diskcache.Cache(str(directory))
 
 
 def request_key(identity: dict[str, Any], request: Request, image_hash: str) -> str:
@@ -64,12 +94,10 @@ class Cached(WrapperProvider):
     """
 
     def __init__(self, inner: Provider, directory: str | os.PathLike[str], *, ttl_s: float | None = None) -> None:
-        import diskcache
-
         super().__init__(inner)
         self.directory = Path(directory)
         self.ttl_s = ttl_s
-        self.store = diskcache.Cache(str(self.directory))
+        self.store = open_store(self.directory)
         self.hits = 0
         self.misses = 0
         self._identity = identity_of(inner)
@@ -77,16 +105,24 @@ class Cached(WrapperProvider):
             weakref.WeakKeyDictionary()
         )
 
+    def _get(self, key: str) -> Any:
+        with guarded(self.directory, "read"):
+            return self.store.get(key)
+
+    def _set(self, key: str, value: str, expire: float | None = None) -> None:
+        with guarded(self.directory, "write to"):
+            self.store.set(key, value, expire=expire)
+
     def image_hash(self, image: Image) -> str:
         """The pixel hash, found through the file's byte hash when this cache has seen the file (no decode)."""
         source = image.source_hash
         if image.is_decoded or source is None:
             return image.content_hash
         alias = f"source:{source}"
-        known = self.store.get(alias)
+        known = self._get(alias)
         if known is None:
             known = image.content_hash
-            self.store.set(alias, known)
+            self._set(alias, known)
         return str(known)
 
     def key(self, request: Request) -> str:
@@ -99,7 +135,7 @@ class Cached(WrapperProvider):
         start = time.perf_counter()
         key = self.key(request)
         if mode == "use":
-            stored = self.store.get(key)
+            stored = self._get(key)
             if stored is not None:
                 self.hits += 1
                 return Response.model_validate_json(stored).model_copy(
@@ -122,7 +158,7 @@ class Cached(WrapperProvider):
                 future.exception()  # mark retrieved: followers re-raise it, nobody else must
             raise
         else:
-            self.store.set(key, response.model_dump_json(), expire=self.ttl_s)
+            self._set(key, response.model_dump_json(), expire=self.ttl_s)
             future.set_result(response)
             return response
         finally:
