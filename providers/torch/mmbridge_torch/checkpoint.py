@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -16,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from mmbridge.errors import ConfigError
 
 from .model import FusedModel, ModelConfig
-from .vocab import Vocab
+from .vocab import SPECIALS, Vocab
 
 __all__ = ["Checkpoint", "load_checkpoint", "save_checkpoint"]
 
@@ -93,15 +95,103 @@ def load_optimizer(folder: Path, optimizer: torch.optim.Optimizer) -> dict[str, 
     return state
 
 
+def _refuse(folder: Path, problem: str) -> ConfigError:
+    return ConfigError(f"checkpoint {folder}: {problem}; retrain it with mmbridge train, or restore the folder")
+
+
+#: bounds on a config read from disk, checked before anything is allocated: a tampered file must
+#: not make the loader build a model of a billion layers
+_LIMITS = {"dropout": (0.0, 0.99), "aux_colors": (0, 4096), "aux_shapes": (0, 4096), "vocab_size": (6, 10_000_000)}
+_LIMITS |= dict.fromkeys(("image_layers", "fusion_layers", "caption_layers"), (0, 64))
+_DEFAULT_LIMIT = (1, 65_536)
+MAX_PARAMETERS = 2_000_000_000
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    try:
+        config = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise _refuse(folder, f"{CONFIG} cannot be read as JSON ({type(exc).__name__})") from None
+    if not isinstance(config, dict):
+        raise _refuse(folder, f"{CONFIG} must hold a JSON object, not a {type(config).__name__}")
+    if config.get("format") != FORMAT:
+        raise _refuse(folder, f"format {config.get('format')!r}; this mmbridge-torch reads format {FORMAT}")
+    for key, kind in (("model", dict), ("vocab", list), ("answers", list), ("info", dict)):
+        value = config.get(key, {} if key == "info" else None)
+        if not isinstance(value, kind):
+            raise _refuse(folder, f"{CONFIG}: {key!r} must be a JSON {kind.__name__}")
+    for key in ("vocab", "answers"):
+        if not all(isinstance(word, str) for word in config[key]):
+            raise _refuse(folder, f"{CONFIG}: every entry of {key!r} must be a string")
+    if config["vocab"][: len(SPECIALS)] != SPECIALS:
+        raise _refuse(folder, f"{CONFIG}: 'vocab' must start with {', '.join(SPECIALS)}")
+    return config
+
+
+def _model_config(folder: Path, config: dict[str, Any]) -> ModelConfig:
+    fields = {f.name: f for f in dataclasses.fields(ModelConfig)}
+    given = config["model"]
+    unknown = sorted(set(given) - set(fields))
+    missing = sorted(n for n, f in fields.items() if n not in given and f.default is dataclasses.MISSING)
+    if unknown or missing:
+        raise _refuse(folder, f"model keys unknown: {unknown or 'none'}, missing: {missing or 'none'}")
+    for name, value in given.items():
+        low, high = _LIMITS.get(name, _DEFAULT_LIMIT)
+        number = name == "dropout"
+        if isinstance(value, bool) or not isinstance(value, (int, float) if number else int):
+            raise _refuse(folder, f"model.{name} must be {'a number' if number else 'a whole number'}, got {value!r}")
+        if not low <= value <= high:
+            raise _refuse(folder, f"model.{name} = {value} is outside {low}..{high}")
+    cfg = ModelConfig(**given)
+    if cfg.d_model % cfg.n_heads or cfg.image_size < 8:
+        raise _refuse(folder, "model.d_model must be a multiple of n_heads, and image_size at least 8")
+    if cfg.vocab_size != len(config["vocab"]) or cfg.answer_size != max(len(config["answers"]), 1):
+        raise _refuse(folder, "model.vocab_size and answer_size do not match the vocabulary and answers")
+    return cfg
+
+
+def _check_weights(folder: Path, expected: dict[str, torch.Size]) -> None:
+    """Names and shapes in the safetensors header against the model's, before any tensor is read."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(folder / WEIGHTS), framework="pt") as f:
+            found = {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise _refuse(folder, f"{WEIGHTS} is damaged or not a safetensors file ({exc})") from None
+    missing = sorted(set(expected) - set(found))
+    unknown = sorted(set(found) - set(expected))
+    wrong = sorted(n for n in set(found) & set(expected) if found[n] != tuple(expected[n]))
+    if missing or unknown or wrong:
+        detail = "; ".join(
+            f"{label}: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
+            for label, names in (("missing", missing), ("unknown", unknown), ("wrong shape", wrong))
+            if names
+        )
+        raise _refuse(folder, f"{WEIGHTS} does not fit its config ({detail})")
+
+
 def load_checkpoint(folder: str | os.PathLike[str], device: str | torch.device = "cpu") -> Checkpoint:
-    """Read a checkpoint folder (model.safetensors + config.json) into an eval-mode model."""
+    """Read a checkpoint folder (model.safetensors + config.json) into an eval-mode model.
+
+    Every part is checked first (JSON types, config bounds, tensor names and shapes, the size of
+    the model), so a damaged or tampered folder is one ConfigError, never a crash or a huge allocation.
+    """
     folder = Path(folder)
     if not (folder / CONFIG).is_file() or not (folder / WEIGHTS).is_file():
         raise ConfigError(f"checkpoint {folder} needs {WEIGHTS} and {CONFIG}; train one with mmbridge train")
-    config = json.loads((folder / CONFIG).read_text())
-    if config.get("format") != FORMAT:
-        raise ConfigError(f"checkpoint {folder} has format {config.get('format')}, this mmbridge-torch reads {FORMAT}")
-    model = FusedModel(ModelConfig(**config["model"]))
-    model.load_state_dict(load_file(str(folder / WEIGHTS), device=str(device)))
+    config = _read_config(folder)
+    cfg = _model_config(folder, config)
+    with torch.device("meta"):  # shapes without memory
+        shapes = {name: t.shape for name, t in FusedModel(cfg).state_dict().items()}
+    if sum(math.prod(shape) for shape in shapes.values()) > MAX_PARAMETERS:
+        raise _refuse(folder, f"the model would have over {MAX_PARAMETERS:,} parameters")
+    _check_weights(folder, shapes)
+    try:
+        weights = load_file(str(folder / WEIGHTS), device=str(device))
+        model = FusedModel(cfg)
+        model.load_state_dict(weights)
+    except (RuntimeError, OSError, ValueError) as exc:
+        raise _refuse(folder, f"its weights cannot be loaded ({str(exc).splitlines()[0]})") from None
     model.to(device).eval()
     return Checkpoint(model, Vocab(config["vocab"]), config["answers"], config.get("info", {}))
