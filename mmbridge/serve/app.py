@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse
 
 from ..client import Client
 from ..types import Task
-from .chat import APIError, Chat
+from .chat import CLOSE, APIError, Chat
 from .limits import DEFAULT_CONCURRENCY, Admission, ServeLimits, provider_concurrency
 
 __all__ = ["ServeLimits", "create_app"]
@@ -128,5 +128,7 @@ class _Guard:
                 )
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limits.max_body_bytes:
-            return APIError(413, f"the body is over {self.limits.max_body_bytes:,} bytes", code="body_too_large")
+            return APIError(
+                413, f"the body is over {self.limits.max_body_bytes:,} bytes", code="body_too_large", headers=CLOSE
+            )
         return None

@@ -32,6 +32,8 @@ from .limits import Admission, Overloaded, ServeLimits
 __all__ = ["APIError", "Chat", "send_json"]
 
 log = logging.getLogger("mmbridge.serve")
+#: on an answer sent before the whole body arrived: close, rather than hold the connection for the rest
+CLOSE = {"connection": "close"}
 
 
 class APIError(Exception):
@@ -205,13 +207,19 @@ class Chat:
                     size += len(chunks[-1])
                     if size > self.limits.max_body_bytes:
                         raise APIError(
-                            413, f"the body is over {self.limits.max_body_bytes:,} bytes", code="body_too_large"
+                            413,
+                            f"the body is over {self.limits.max_body_bytes:,} bytes",
+                            code="body_too_large",
+                            headers=CLOSE,
                         )
                     if not message.get("more_body", False):
                         return b"".join(chunks)
         except TimeoutError:
             raise APIError(
-                408, f"the request body did not arrive within {self.limits.read_timeout_s:g} s", code="timeout"
+                408,
+                f"the request body did not arrive within {self.limits.read_timeout_s:g} s",
+                code="timeout",
+                headers=CLOSE,
             ) from None
 
     async def _admitted(self, scope: dict, raw: bytes) -> dict[str, Any]:
