@@ -107,3 +107,16 @@ def test_invalid_utf8_in_a_question_from_the_command_line(shapes_png: Path, tmp_
         timeout=60,
     )
     _one_line_error(done.returncode, done.stderr, "question", "UTF-8")
+
+
+@pytest.mark.parametrize("template", ["Q: {answer}", "Q: {0}", "Q: {question", "{question!z}"])
+def test_config_check_catches_prompt_templates_that_cannot_be_formatted(
+    template: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("mmbridge_openai")
+    config = tmp_path / "mmbridge.toml"
+    config.write_text(f'[providers.gpt]\ntype = "openai"\nprompts = {{ vqa = {template!r} }}\n')
+    code, err = cli(capsys, "config", "check", "-c", str(config))
+    _one_line_error(code, err, "providers.gpt", "template 'vqa' cannot be formatted", "{question}")
+    config.write_text("[providers.gpt]\ntype = \"openai\"\nprompts = { vqa = 'Q: {question} {{literal}}' }\n")
+    assert cli(capsys, "config", "check", "-c", str(config))[0] == 0

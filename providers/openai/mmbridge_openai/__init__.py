@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mmbridge.registry import ProviderPlugin
 from mmbridge.types import Task
 
-__all__ = ["ModelPrice", "OpenAIOptions", "plugin"]
+__all__ = ["PLACEHOLDERS", "ModelPrice", "OpenAIOptions", "plugin"]
+
+#: the fields each prompt template may use
+PLACEHOLDERS = {
+    "caption": (),
+    "vqa": ("question",),
+    "vqa_choices": ("question", "choices"),
+    "verify": ("statement",),
+}
 
 
 class ModelPrice(BaseModel):
@@ -41,6 +49,23 @@ class OpenAIOptions(BaseModel):
     prompts: dict[str, str] = Field(default_factory=dict)
     #: USD per million tokens by model name, merged over the dated defaults
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
+
+    @field_validator("prompts")
+    @classmethod
+    def _templates_format(cls, prompts: dict[str, str]) -> dict[str, str]:
+        """Each template must render with the fields its task has, so a typo fails at config check."""
+        for key, template in prompts.items():
+            if key not in PLACEHOLDERS:
+                raise ValueError(f"unknown template {key!r}; the keys are {', '.join(PLACEHOLDERS)}")
+            try:
+                template.format(**dict.fromkeys(PLACEHOLDERS[key], "x"))
+            except (KeyError, IndexError, ValueError) as exc:
+                fields = ", ".join("{" + f + "}" for f in PLACEHOLDERS[key]) or "no fields"
+                raise ValueError(
+                    f"template {key!r} cannot be formatted ({type(exc).__name__}: {exc}); it may use {fields}, "
+                    "and literal braces are written {{ }}"
+                ) from None
+        return prompts
 
 
 plugin = ProviderPlugin(

@@ -20,7 +20,7 @@ from mmbridge.errors import ConfigError
 from .model import FusedModel, ModelConfig
 from .vocab import SPECIALS, Vocab
 
-__all__ = ["Checkpoint", "load_checkpoint", "save_checkpoint"]
+__all__ = ["Checkpoint", "check_resumable", "load_checkpoint", "save_checkpoint"]
 
 FORMAT = 1
 WEIGHTS, CONFIG, OPTIMIZER, STATE = "model.safetensors", "config.json", "optimizer.safetensors", "state.json"
@@ -83,8 +83,24 @@ def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
     return tensors, saved["param_groups"]
 
 
+def check_resumable(folder: Path) -> None:
+    """A ConfigError unless ``folder`` is a whole ``last/`` checkpoint: model, optimizer and state."""
+    from safetensors import SafetensorError, safe_open
+
+    load_checkpoint(folder)
+    try:
+        state = json.loads((folder / STATE).read_text(encoding="utf-8"))
+        with safe_open(str(folder / OPTIMIZER), framework="pt"):
+            pass
+    except (OSError, UnicodeDecodeError, ValueError, SafetensorError) as exc:
+        problem = f"its optimizer state cannot be read ({type(exc).__name__}); delete it to start afresh"
+        raise _refuse(folder, problem) from None
+    if not isinstance(state, dict) or not isinstance(state.get("param_groups"), list):
+        raise _refuse(folder, f"{STATE} is not a training state; delete the folder to start afresh")
+
+
 def load_optimizer(folder: Path, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """Restore the optimizer of a ``last`` checkpoint; returns the training state saved with it."""
+    """Restore the optimizer of a ``last`` checkpoint (see check_resumable); returns the training state."""
     state = json.loads((folder / STATE).read_text())
     tensors = load_file(str(folder / OPTIMIZER))
     per_param: dict[int, dict[str, torch.Tensor]] = {}

@@ -27,10 +27,13 @@ def run_training(**kwargs: Any) -> dict[str, Any]:
         TimeRemainingColumn(),
     ]
     last_line = [0.0]
-    with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task("train", total=1.0, loss=0.0, vqa=0.0, verify=0.0, speed=0.0)
+    # the bar appears with the first step: a refusal before it (bad data, device or folder) stays one line
+    bar = Progress(*columns, console=console, transient=False)
+    task = bar.add_task("train", total=1.0, loss=0.0, vqa=0.0, verify=0.0, speed=0.0)
+    try:
 
         def update(event: dict[str, Any]) -> None:
+            bar.start()  # once; later calls return at once
             if event["event"] == "step":
                 bar.update(
                     task,
@@ -48,5 +51,7 @@ def run_training(**kwargs: Any) -> dict[str, Any]:
                 bar.console.print(f"step {event['step']}: validation {parts or '(no validation data)'}")
 
         report = train(options, on_update=update)
+    finally:
+        bar.stop()
     console.print(f"best checkpoint: {Path(options.out) / 'best'}  {report}")
     return report

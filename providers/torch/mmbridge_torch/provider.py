@@ -42,6 +42,9 @@ class TorchProvider(BaseProvider):
         self._bf16 = bf16_helps(self.device)
         checkpoint = load_checkpoint(folder, self.device)
         self.net, self.vocab, self.answers = checkpoint.model, checkpoint.vocab, checkpoint.answers
+        # the tasks its training data had (older checkpoints do not say: all); vqa needs answers too
+        trained = {Task(t) for t in checkpoint.info.get("tasks", list(Task)) if t in set(Task)}
+        self.capabilities = frozenset(t for t in trained if t is not Task.VQA or self.answers)
         self.answer_index = {a: i for i, a in enumerate(self.answers)}
         self.model = f"mmbridge-fused:{folder.name}"
         self._weights_hash = hashlib.sha256((folder / WEIGHTS).read_bytes()).hexdigest()[:16]

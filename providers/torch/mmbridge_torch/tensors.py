@@ -12,7 +12,9 @@ from PIL import Image as PILImage
 from PIL import ImageOps
 
 from mmbridge.data.sample import Sample
+from mmbridge.errors import DatasetError, ImageError
 from mmbridge.extract import normalize_answer
+from mmbridge.image import Image
 from mmbridge.types import Task
 
 from .vocab import PAD, VERIFY, VQA, Vocab
@@ -71,10 +73,31 @@ def allowed_answers(choices: Sequence[str] | None, answer_index: dict[str, int])
     return mask
 
 
+def _scene_problem(scene: object) -> str | None:
+    """What is wrong with a meta.scene, or None when the auxiliary losses can read it."""
+    if not isinstance(scene, dict) or not isinstance(scene.get("objects"), list):
+        return "it must be an object with an 'objects' list"
+    if not all(isinstance(scene.get(k), (int, float)) and scene[k] > 0 for k in ("width", "height")):
+        return "it needs a positive width and height"
+    for o in scene["objects"]:
+        if not (isinstance(o, dict) and isinstance(o.get("color"), str) and isinstance(o.get("shape"), str)):
+            return "each object needs a colour and a shape (strings)"
+        if not all(isinstance(o.get(k), (int, float)) and not isinstance(o.get(k), bool) for k in ("x", "y")):
+            return "each object needs a numeric x and y"
+    return None
+
+
 def scene_vocab(samples: list[Sample]) -> tuple[list[str], list[str]] | None:
-    """Colours and shapes of every meta.scene, or None when some sample has no scene."""
+    """Colours and shapes of every meta.scene, or None when some sample has no scene.
+
+    A scene that is there but malformed is a DatasetError, not a silent loss of supervision.
+    """
     scenes = [s.meta.get("scene") for s in samples]
-    if not scenes or not all(isinstance(sc, dict) and "objects" in sc for sc in scenes):
+    for sample, scene in zip(samples, scenes, strict=True):
+        problem = _scene_problem(scene) if scene is not None else None
+        if problem:
+            raise DatasetError(f"sample {sample.id}: meta.scene is malformed ({problem}); fix it or leave it out")
+    if not scenes or any(sc is None for sc in scenes):
         return None
     colors = sorted({o["color"] for sc in scenes for o in sc["objects"]})  # type: ignore[index]
     shapes = sorted({o["shape"] for sc in scenes for o in sc["objects"]})  # type: ignore[index]
@@ -143,8 +166,10 @@ def prepare(
     def image_id(sample: Sample) -> int:
         key = str(sample.image)
         if key not in image_ids:
-            with PILImage.open(sample.image) as im:
-                pictures.append(letterbox(ImageOps.exif_transpose(im) or im, image_size))
+            try:  # decoded as inference decodes it: EXIF orientation, transparency, 16-bit
+                pictures.append(letterbox(Image(sample.image).pil, image_size))
+            except ImageError as exc:
+                raise DatasetError(f"sample {sample.id}: {exc}") from None
             if scene_names is not None:
                 cells.append(_cell_targets(sample.meta["scene"], *scene_names, image_size))
             image_ids[key] = len(pictures) - 1

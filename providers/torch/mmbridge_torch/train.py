@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 import random
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,14 +30,15 @@ import torch.nn.functional as F
 
 from mmbridge.data import load_dataset
 from mmbridge.data.sample import Sample
+from mmbridge.errors import ConfigError, DatasetError
 from mmbridge.types import Task
 
-from .checkpoint import load_checkpoint, load_optimizer, save_checkpoint
+from .checkpoint import check_resumable, load_checkpoint, load_optimizer, save_checkpoint
 from .model import FusedModel, ModelConfig, cosine_lr
 from .tensors import Prepared, answer_of, prepare, scene_vocab
 from .vocab import PAD, Vocab
 
-__all__ = ["TrainOptions", "evaluate_prepared", "pick_device", "train"]
+__all__ = ["TrainOptions", "evaluate_prepared", "load_samples", "pick_device", "preflight", "train"]
 
 
 @dataclass
@@ -58,13 +61,23 @@ class TrainOptions:
 
 
 def pick_device(name: str) -> torch.device:
+    """The device ``name`` names (``auto``: CUDA when there is one, else the CPU), checked to exist here."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        from mmbridge.errors import ConfigError
-
-        raise ConfigError("--device cuda: no CUDA device is visible; use --device cpu or auto")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(f"device {name!r} is not a torch device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"device {name!r}: no CUDA device is visible; use auto or cpu")
+        if device.index is not None and device.index >= count:
+            raise ConfigError(f"device {name!r}: only cuda:0..cuda:{count - 1} exist here")
+        return device
+    raise ConfigError(f"device {name!r}: the local model runs on cpu or cuda, not {device.type}; use auto")
 
 
 def bf16_helps(device: torch.device) -> bool:
@@ -206,14 +219,39 @@ def evaluate_prepared(
     return report
 
 
-def train(options: TrainOptions, on_update: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Train and return the best validation report; checkpoints go to ``options.out``/best and /last."""
-    torch.manual_seed(options.seed)
-    rng = random.Random(options.seed)
+def preflight(options: TrainOptions) -> torch.device:
+    """Everything that can be checked before data is read or a step is taken: the device, that
+    ``out`` is a folder that can be written, and that ``--resume`` has a whole ``last/`` to resume."""
     device = pick_device(options.device)
-    bf16 = bf16_helps(device)
+    out = Path(options.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; give a folder for the checkpoints")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tempfile.mkdtemp(dir=out, prefix=".probe."))
+    except OSError as exc:
+        raise ConfigError(f"--out {out} cannot be written ({exc.strerror or exc}); choose another folder") from None
+    if options.resume and (out / "last").exists():
+        check_resumable(out / "last")  # a damaged last/ fails now, not after the data is prepared
+    return device
+
+
+def load_samples(options: TrainOptions) -> tuple[list[Sample], list[Sample]]:
+    """The training and validation samples; training data with nothing to learn from is refused."""
     train_set = list(load_dataset(options.data, cache_dir=options.cache_dir))
     val_set = list(load_dataset(options.val, cache_dir=options.cache_dir)) if options.val else []
+    if not train_set:
+        raise DatasetError(f"{options.data}: no samples to train on")
+    return train_set, val_set
+
+
+def train(options: TrainOptions, on_update: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Train and return the best validation report; checkpoints go to ``options.out``/best and /last."""
+    device = preflight(options)
+    torch.manual_seed(options.seed)
+    rng = random.Random(options.seed)
+    bf16 = bf16_helps(device)
+    train_set, val_set = load_samples(options)
     last = options.out / "last"
     names = scene_vocab(train_set)  # colours and shapes of meta.scene, or None without scenes
     if options.resume and (last / "config.json").is_file():
@@ -245,7 +283,8 @@ def train(options: TrainOptions, on_update: Callable[[dict[str, Any]], None] | N
     total_steps = steps_per_epoch * options.epochs
     budget_s = options.max_minutes * 60 if options.max_minutes else math.inf
     warmup = max(1, int(0.03 * min(total_steps, 3000)))  # steps
-    info = {"data": options.data, "val": options.val, "answers": len(answers), "vocab": len(vocab)}
+    tasks = sorted({s.task.value for s in train_set})  # what the checkpoint can answer
+    info = {"data": options.data, "val": options.val, "answers": len(answers), "vocab": len(vocab), "tasks": tasks}
     best_report: dict[str, Any] = {}
     started = time.monotonic() - state["elapsed_s"]
     last_validation = time.monotonic()

@@ -70,3 +70,15 @@ def test_the_cli_says_it_in_one_line(tiny_run: Path, tmp_path: Path, shapes_png:
     config.write_text(f'[providers.local]\ntype = "torch"\ncheckpoint = "{folder}"\n')
     code, err = cli(capsys, "ask", str(shapes_png), "What shape?", "-p", "local", "-c", str(config))
     _one_line_error(code, err, "model.safetensors is damaged")
+
+
+@pytest.mark.parametrize("device", ["foo", "cuda:99", "meta", "cuda:-1"])
+def test_a_bad_device_is_one_config_error(device: str, tiny_run: Path, tmp_path: Path, capsys) -> None:
+    with pytest.raises(ConfigError, match=f"device {device!r}"):
+        Client(
+            "torch", config=Config(cache=CacheConfig(enabled=False)), checkpoint=str(tiny_run / "best"), device=device
+        )
+    code, err = cli(
+        capsys, "train", "--data", "builtin:shapes?images=6", "--out", str(tmp_path / "o"), "--device", device
+    )
+    _one_line_error(code, err, "device")
