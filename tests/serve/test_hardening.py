@@ -190,3 +190,50 @@ def test_sigterm_finishes_the_request_in_flight_then_exits_in_bounded_time(shape
     assert took < 3 + 2  # the shutdown limit, plus start-up slack
     assert result["r"].status_code == 200  # the request in flight was answered
     assert "Traceback" not in stderr
+
+
+def test_a_trickling_remote_image_neither_blocks_the_server_nor_outlasts_its_timeout(
+    shapes_png: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import http.server
+    import threading
+
+    from mmbridge import remote
+    from mmbridge.config import ImagesConfig
+
+    class Trickle(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            for _ in range(40):  # a byte every 0.1 s: each read is quick, the whole is not
+                if stop.wait(0.1):
+                    return
+                self.wfile.write(b"\x89")
+                self.wfile.flush()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    stop = threading.Event()
+    origin = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    origin.daemon_threads = True
+    threading.Thread(target=origin.serve_forever, daemon=True).start()
+    monkeypatch.setattr(remote, "resolve_public", lambda host, port: "127.0.0.1")  # the test's origin is local
+    config = Config(cache=CacheConfig(enabled=False), allow_remote_images=True, images=ImagesConfig(remote_timeout_s=1))
+    client = Client("fake", config=config)
+    image_url = f"http://127.0.0.1:{origin.server_address[1]}/a.png"
+    with running_server(client, "fake") as url, ThreadPoolExecutor(1) as pool:
+        start = time.monotonic()
+        pending = pool.submit(httpx2.post, f"{url}/chat/completions", json=_body(image_url), timeout=10)
+        while not pending.done() and time.monotonic() - start < 0.5:  # while the download trickles...
+            health = time.monotonic()
+            assert httpx2.get(url.removesuffix("/v1") + "/health", timeout=5).status_code == 200
+            assert time.monotonic() - health < 0.5  # ...the loop answers (blocked, it would take the whole 1 s)
+        response = pending.result()
+        assert response.status_code == 400 and "not downloaded within 1 s" in response.json()["error"]["message"]
+        assert time.monotonic() - start < 3
+    stop.set()
+    origin.shutdown()
+    origin.server_close()
+    client.close()
