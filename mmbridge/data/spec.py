@@ -6,6 +6,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl
 
 from ..errors import DatasetError
@@ -17,6 +18,8 @@ __all__ = ["DEFAULT_SHAPES", "load_dataset", "shapes_dir"]
 
 #: defaults of ``builtin:shapes``; any of them can be set in the query string
 DEFAULT_SHAPES = {"split": "test", "images": "2000", "seed": "0", "size": "64"}
+#: each built-in data set and the defaults of its options (``builtin:NAME?key=value&...``)
+BUILTINS = {"shapes": DEFAULT_SHAPES, "sort-of-clevr": {"split": "test", "images": "10000", "seed": "0"}}
 
 
 def _query(text: str, spec: str, allowed: set[str]) -> dict[str, str]:
@@ -34,32 +37,37 @@ def _query(text: str, spec: str, allowed: set[str]) -> dict[str, str]:
 
 
 def shapes_dir(cache_dir: Path, images: int, seed: int, size: int) -> Path:
-    """The built-in shapes data set for these settings, generated into ``cache_dir`` on first use.
+    """The built-in shapes data set for these settings, generated into ``cache_dir`` on first use."""
+    from .shapes import GENERATOR_VERSION, Style, generate_shapes
+    from .shapes.build import MANIFEST
+
+    name = f"shapes-v{GENERATOR_VERSION}-n{images}-seed{seed}-px{size}"
+    return _generated(cache_dir / "datasets" / name, MANIFEST, generate_shapes, images, seed, Style(image_size=size))
+
+
+def _generated(target: Path, manifest: str, generate: Any, images: int, seed: int, style: Any = None) -> Path:
+    """``target``, generated on first use.
 
     Generation happens in a temporary folder renamed into place, so a killed run leaves nothing
     half-written and two processes racing both end with the same complete folder.
     """
-    from .shapes import GENERATOR_VERSION, Style, generate_shapes
-    from .shapes.build import MANIFEST
-
-    target = cache_dir / "datasets" / f"shapes-v{GENERATOR_VERSION}-n{images}-seed{seed}-px{size}"
-    if (target / MANIFEST).is_file():
+    if (target / manifest).is_file():
         return target
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     except OSError as exc:
         raise DatasetError(
-            f"cannot write the built-in data set under {cache_dir} ({exc.strerror or exc}); "
+            f"cannot write the built-in data set under {target.parent.parent} ({exc.strerror or exc}); "
             "point [cache] dir in mmbridge.toml at a writable folder"
         ) from None
     tmp.chmod(0o755)  # mkdtemp makes it private; the data set is not
     try:
-        generate_shapes(tmp, images=images, seed=seed, style=Style(image_size=size))
+        generate(tmp, images=images, seed=seed, **({"style": style} if style is not None else {}))
         try:
             os.rename(tmp, target)
         except OSError:  # another process finished first; its copy is identical
-            if not (target / MANIFEST).is_file():
+            if not (target / manifest).is_file():
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -68,21 +76,28 @@ def shapes_dir(cache_dir: Path, images: int, seed: int, size: int) -> Path:
 
 def _builtin(spec: str, cache_dir: Path) -> Dataset:
     name, _, query = spec.removeprefix("builtin:").partition("?")
-    if name != "shapes":
-        raise DatasetError(f"{spec}: unknown built-in dataset {name!r}; available: shapes")
-    options = {**DEFAULT_SHAPES, **_query(query, spec, set(DEFAULT_SHAPES))}
+    if name not in BUILTINS:
+        raise DatasetError(f"{spec}: unknown built-in dataset {name!r}; available: {', '.join(BUILTINS)}")
+    defaults = BUILTINS[name]
+    options = {**defaults, **_query(query, spec, set(defaults))}
     if options["split"] not in ("train", "val", "test"):
         raise DatasetError(f"{spec}: split must be train, val or test, got {options['split']!r}")
     try:
-        images, seed, size = int(options["images"]), int(options["seed"]), int(options["size"])
+        images, seed, size = int(options["images"]), int(options["seed"]), int(options.get("size", 75))
     except ValueError:
         raise DatasetError(f"{spec}: images, seed and size must be whole numbers") from None
     if images < 3 or size < 16:
         raise DatasetError(f"{spec}: need images >= 3 (one per split) and size >= 16")
-    folder = shapes_dir(cache_dir, images, seed, size)
+    if name == "sort-of-clevr":
+        from .sort_of_clevr import GENERATOR_VERSION, MANIFEST, generate_sort_of_clevr
+
+        target = cache_dir / "datasets" / f"sort-of-clevr-v{GENERATOR_VERSION}-n{images}-seed{seed}"
+        folder = _generated(target, MANIFEST, generate_sort_of_clevr, images, seed)
+    else:
+        folder = shapes_dir(cache_dir, images, seed, size)
     dataset = read_jsonl(folder / f"{options['split']}.jsonl")
     dataset.source = spec
-    dataset.meta = {"builtin": "shapes", **options, "folder": str(folder)}
+    dataset.meta = {"builtin": name, **options, "folder": str(folder)}
     return dataset
 
 

@@ -1,0 +1,138 @@
+"""Sort-of-CLEVR, generated from its specification (Santoro et al. 2017, "A simple neural network
+module for relational reasoning", section 3.2 and the supplementary material).
+
+Each 75x75 image holds six objects, one of each colour (red, green, blue, orange, gray, yellow),
+each a square or a circle, on a white background. Every image gets 10 non-relational questions
+(the shape of the object of a colour; whether it is in the left or right half; in the top or
+bottom half) and 10 relational ones (the shape of the object closest to, or furthest from, the
+object of a colour; how many objects share its shape). The paper encodes questions as binary
+vectors; here they are English sentences, so a model must read them. Rows carry image, question,
+answers, choices and ``meta.type`` (``non-relational`` / ``relational``) with ``meta.subtype``,
+and no scene: what a user's own data would carry.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+from ..batch import progress_bar
+from ..types import Task
+from .jsonl import write_jsonl
+from .sample import Sample
+
+__all__ = ["COLORS", "GENERATOR_VERSION", "MANIFEST", "generate_sort_of_clevr"]
+
+#: bump when the same seed would produce different data, so caches regenerate
+GENERATOR_VERSION = 1
+MANIFEST = "sort_of_clevr.json"
+SIZE = 75  # image side, pixels
+HALF = 5  # half the side of a square, the radius of a circle
+COLORS = {
+    "red": (255, 0, 0),
+    "green": (0, 200, 0),
+    "blue": (0, 0, 255),
+    "orange": (255, 150, 0),
+    "gray": (128, 128, 128),
+    "yellow": (230, 230, 0),
+}
+SHAPES = ("square", "circle")
+QUESTIONS_PER_KIND = 10
+_COUNTS = tuple(str(n) for n in range(1, len(COLORS) + 1))
+
+Obj = tuple[str, str, int, int]  # colour, shape, x, y (the centre)
+
+
+def _scene(rng: random.Random) -> list[Obj]:
+    """Six objects of distinct colours, placed so that no two touch."""
+    objects: list[Obj] = []
+    for color in COLORS:
+        while True:
+            x, y = rng.randint(HALF, SIZE - 1 - HALF), rng.randint(HALF, SIZE - 1 - HALF)
+            if all(math.hypot(x - ox, y - oy) > 2 * HALF * math.sqrt(2) + 1 for _, _, ox, oy in objects):
+                break
+        objects.append((color, rng.choice(SHAPES), x, y))
+    return objects
+
+
+def _render(objects: list[Obj]) -> Image.Image:
+    image = Image.new("RGB", (SIZE, SIZE), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    for color, shape, x, y in objects:
+        box = (x - HALF, y - HALF, x + HALF, y + HALF)
+        (draw.rectangle if shape == "square" else draw.ellipse)(box, fill=COLORS[color])
+    return image
+
+
+def _question(objects: list[Obj], relational: bool, rng: random.Random) -> tuple[str, str, str, tuple[str, ...]]:
+    """(subtype, question, answer, choices) about one object picked at random."""
+    color, shape, x, y = subject = rng.choice(objects)
+    if not relational:
+        subtype = rng.choice(("shape", "horizontal", "vertical"))
+        if subtype == "shape":
+            return subtype, f"What is the shape of the {color} object?", shape, SHAPES
+        if subtype == "horizontal":
+            side = "left" if x < SIZE / 2 else "right"
+            return subtype, f"Is the {color} object on the left or the right of the image?", side, ("left", "right")
+        side = "top" if y < SIZE / 2 else "bottom"
+        return subtype, f"Is the {color} object at the top or the bottom of the image?", side, ("top", "bottom")
+    subtype = rng.choice(("closest", "furthest", "count"))
+    if subtype == "count":
+        same = sum(1 for o in objects if o[1] == shape)
+        return subtype, f"How many objects have the same shape as the {color} object?", str(same), _COUNTS
+    others = sorted((math.hypot(x - ox, y - oy), o) for o in objects if o is not subject for ox, oy in [o[2:]])
+    target = others[0][1] if subtype == "closest" else others[-1][1]
+    where = "closest to" if subtype == "closest" else "furthest from"
+    return subtype, f"What is the shape of the object {where} the {color} object?", target[1], SHAPES
+
+
+def generate_sort_of_clevr(
+    out: str | os.PathLike[str], images: int = 10_000, seed: int = 0, *, progress: bool | None = None
+) -> dict[str, Any]:
+    """Generate ``images`` images into ``out`` (80% train, 10% val, 10% test) and return the manifest."""
+    from .shapes.build import split_sizes
+
+    if images < 3:
+        raise ValueError("images must be at least 3 (one per split)")
+    root = Path(out)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    sizes = split_sizes(images, 0.1, 0.1)
+    bounds = {"train": (0, sizes["train"]), "val": (sizes["train"], sizes["train"] + sizes["val"])}
+    bounds["test"] = (bounds["val"][1], images)
+    counts = {}
+    with progress_bar(progress, "generating sort-of-clevr") as bar:
+        task = bar.add_task("generating sort-of-clevr", total=images, failed=0) if bar is not None else None
+        for split, (first, end) in bounds.items():
+            samples = []
+            for index in range(first, end):
+                rng = random.Random(f"sort-of-clevr:{seed}:{index}")
+                objects = _scene(rng)
+                image = root / "images" / f"{index:06d}.png"
+                _render(objects).save(image, "PNG")
+                for n in range(2 * QUESTIONS_PER_KIND):
+                    relational = n >= QUESTIONS_PER_KIND
+                    subtype, question, answer, choices = _question(objects, relational, rng)
+                    samples.append(
+                        Sample(
+                            id=f"{split}-{index:06d}-{n:02d}",
+                            image=image,
+                            task=Task.VQA,
+                            question=question,
+                            answers=[answer],
+                            choices=list(choices),
+                            meta={"type": "relational" if relational else "non-relational", "subtype": subtype},
+                        )
+                    )
+                if bar is not None:
+                    bar.update(task, advance=1)
+            write_jsonl(samples, root / f"{split}.jsonl")
+            counts[split] = {"images": end - first, "samples": len(samples)}
+    manifest = {"generator": "sort-of-clevr", "version": GENERATOR_VERSION, "seed": seed, "splits": counts}
+    (root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")  # written last: marks a complete dataset
+    return manifest
