@@ -176,3 +176,35 @@ def test_from_config_builds_the_wrapped_stack(tmp_path: Path, shapes_png: Path) 
 def test_client_rejects_options_with_a_provider_instance() -> None:
     with pytest.raises(TypeError):
         Client(Client("fake").provider, seed=3)
+
+
+def test_limited_holds_across_event_loops_and_cancellation(shapes_png: Path) -> None:
+    in_flight, peak = 0, 0
+    lock = threading.Lock()
+
+    async def record(request: Request) -> str:
+        nonlocal in_flight, peak
+        with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        await asyncio.sleep(0.05)
+        with lock:
+            in_flight -= 1
+        return "ok"
+
+    limited = Limited(Client("function", fn=record).provider, max_concurrency=2)
+    image = Request.caption(shapes_png)
+
+    async def many() -> None:
+        tasks = [asyncio.ensure_future(limited.generate(image)) for _ in range(8)]
+        tasks[-1].cancel()  # a waiter that leaves must not take a slot with it
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    loops = [threading.Thread(target=asyncio.run, args=(many(),)) for _ in range(2)]  # two loops, one limit
+    for thread in loops:
+        thread.start()
+    for thread in loops:
+        thread.join(timeout=30)
+    assert peak == 2
+    asyncio.run(many())  # every slot came back: a third round is not stuck
+    assert peak == 2

@@ -5,12 +5,59 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import weakref
+from collections import deque
 
 from ..provider import Provider, WrapperProvider
 from ..types import Request, Response
 
-__all__ = ["Limited"]
+__all__ = ["Limited", "SharedSlots"]
+
+
+class SharedSlots:
+    """A counting semaphore that coroutines on any thread's event loop can wait on together.
+
+    asyncio's Semaphore belongs to one loop: one per loop would let each loop run ``limit`` calls.
+    Here a thread lock guards the count, and a slot freed on one loop wakes a waiter on another
+    through ``call_soon_threadsafe``. Waiters are served first come, first served.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._free = limit
+        self._lock = threading.Lock()
+        self._waiters: deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = deque()
+
+    async def acquire(self) -> None:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._free > 0 and not self._waiters:
+                self._free -= 1
+                return
+            waiter = (loop, loop.create_future())
+            self._waiters.append(waiter)
+        try:
+            await waiter[1]
+        except asyncio.CancelledError:
+            with self._lock:
+                queued = waiter in self._waiters
+                if queued:
+                    self._waiters.remove(waiter)
+            if not queued and waiter[1].done() and not waiter[1].cancelled():
+                self.release()  # the slot arrived just as we were cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        with self._lock:
+            if not self._waiters:
+                self._free += 1
+                return
+            loop, future = self._waiters.popleft()
+        loop.call_soon_threadsafe(self._hand_over, future)
+
+    def _hand_over(self, future: asyncio.Future[None]) -> None:
+        if future.cancelled():
+            self.release()  # its waiter left before the slot reached it
+        else:
+            future.set_result(None)
 
 
 class Limited(WrapperProvider):
@@ -30,22 +77,9 @@ class Limited(WrapperProvider):
             raise ValueError("requests_per_minute must be positive")
         self.max_concurrency = max_concurrency
         self.requests_per_minute = requests_per_minute
-        # asyncio primitives belong to one loop; keep one semaphore per loop, shared bound via count
-        self._semaphores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._slots = SharedSlots(max_concurrency) if max_concurrency is not None else None
         self._lock = threading.Lock()
         self._next_start = 0.0
-
-    def _semaphore(self) -> asyncio.Semaphore | None:
-        if self.max_concurrency is None:
-            return None
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            sem = self._semaphores.get(loop)
-            if sem is None:
-                sem = self._semaphores[loop] = asyncio.Semaphore(self.max_concurrency)
-        return sem
 
     async def _wait_for_slot(self) -> None:
         if self.requests_per_minute is None:
@@ -59,8 +93,10 @@ class Limited(WrapperProvider):
 
     async def generate(self, request: Request) -> Response:
         await self._wait_for_slot()
-        sem = self._semaphore()
-        if sem is None:
+        if self._slots is None:
             return await self.inner.generate(request)
-        async with sem:
+        await self._slots.acquire()
+        try:
             return await self.inner.generate(request)
+        finally:
+            self._slots.release()
