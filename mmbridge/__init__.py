@@ -36,6 +36,7 @@ __all__ = [
     "Request",
     "RequestError",
     "Response",
+    "RunError",
     "Retrying",
     "Task",
     "UnsupportedTaskError",
@@ -75,6 +76,7 @@ if TYPE_CHECKING:
         ProviderTimeoutError,
         RateLimitError,
         RequestError,
+        RunError,
         UnsupportedTaskError,
     )
     from .image import Image

@@ -6,6 +6,7 @@
     ├── RequestError                 a request is malformed (a vqa request without a question, say)
     ├── DatasetError                 a dataset file is malformed or names a missing image
     ├── CacheError                   the answer cache cannot be opened, read or written
+    ├── RunError                     an evaluation's --out folder is in use, changed, or holds a bad row
     ├── UnsupportedTaskError         the provider does not do this task
     ├── ProviderNotInstalledError    the provider's package or a dependency is missing
     └── ProviderError                the provider was asked and did not answer
@@ -36,6 +37,7 @@ __all__ = [
     "ProviderTimeoutError",
     "RateLimitError",
     "RequestError",
+    "RunError",
     "UnsupportedTaskError",
 ]
 
@@ -62,6 +64,11 @@ class DatasetError(MMBridgeError):
 
 class CacheError(MMBridgeError):
     """The answer cache's folder or database is unusable: corrupt, truncated, read-only, not a folder."""
+
+
+class RunError(MMBridgeError):
+    """An evaluation's output folder cannot be used as asked: another run writes to it, it measured
+    something else (another provider identity or other samples), or a results line is corrupt."""
 
 
 class UnsupportedTaskError(MMBridgeError):

@@ -21,6 +21,8 @@ def _run(
     concurrency: int,
     seed: int,
     config: Path | None,
+    restart: bool = False,
+    keep_errors: bool = False,
 ) -> None:
     from rich.console import Console
 
@@ -34,7 +36,18 @@ def _run(
         raise typer.BadParameter(f"unknown task(s) {', '.join(sorted(unknown))}; use vqa, caption, verify")
     loaded = load_config(config)
     summary = asyncio.run(
-        evaluate(providers, dataset, out, tasks=wanted, limit=limit, concurrency=concurrency, seed=seed, config=loaded)
+        evaluate(
+            providers,
+            dataset,
+            out,
+            tasks=wanted,
+            limit=limit,
+            concurrency=concurrency,
+            seed=seed,
+            config=loaded,
+            restart=restart,
+            keep_errors=keep_errors,
+        )
     )
     console = Console()
     console.print(terminal_table(summary))
@@ -54,9 +67,15 @@ def register(app: typer.Typer) -> None:
         concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight at once.")] = 8,
         seed: Annotated[int, typer.Option(help="Seed of the sample choice and the bootstrap.")] = 0,
         config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file.")] = None,
+        restart: Annotated[
+            bool, typer.Option("--restart", help="Empty --out first, instead of resuming the run in it.")
+        ] = False,
+        keep_errors: Annotated[
+            bool, typer.Option("--keep-errors", help="On a rerun, keep error rows instead of asking them again.")
+        ] = False,
     ) -> None:
         """Score providers on the same samples; rerun the same command to resume a killed run."""
-        _run(provider, dataset, out, tasks, limit, concurrency, seed, config)
+        _run(provider, dataset, out, tasks, limit, concurrency, seed, config, restart, keep_errors)
 
     @app.command()
     def demo(

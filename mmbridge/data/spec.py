@@ -18,6 +18,8 @@ __all__ = ["DEFAULT_SHAPES", "load_dataset", "shapes_dir"]
 
 #: defaults of ``builtin:shapes``; any of them can be set in the query string
 DEFAULT_SHAPES = {"split": "test", "images": "2000", "seed": "0", "size": "64"}
+#: the most images a built-in data set is generated with (a million 64x64 PNGs: about 1 GB)
+MAX_IMAGES = 1_000_000
 #: each built-in data set and the defaults of its options (``builtin:NAME?key=value&...``)
 BUILTINS = {"shapes": DEFAULT_SHAPES, "sort-of-clevr": {"split": "test", "images": "10000", "seed": "0"}}
 
@@ -86,8 +88,10 @@ def _builtin(spec: str, cache_dir: Path) -> Dataset:
         images, seed, size = int(options["images"]), int(options["seed"]), int(options.get("size", 75))
     except ValueError:
         raise DatasetError(f"{spec}: images, seed and size must be whole numbers") from None
-    if images < 3 or size < 16:
-        raise DatasetError(f"{spec}: need images >= 3 (one per split) and size >= 16")
+    if not (3 <= images <= MAX_IMAGES and 16 <= size <= 1024):
+        raise DatasetError(
+            f"{spec}: need 3 <= images <= {MAX_IMAGES:,} (one per split at least) and 16 <= size <= 1024"
+        )
     if name == "sort-of-clevr":
         from .sort_of_clevr import GENERATOR_VERSION, MANIFEST, generate_sort_of_clevr
 

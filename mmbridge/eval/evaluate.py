@@ -7,12 +7,15 @@ import random
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
 from ..atomic import atomic_write
 from ..client import Client
 from ..config import Config, load_config
 from ..data import load_dataset
 from ..data.sample import Sample
+from ..errors import ConfigError
 from .report import render_html, render_markdown
+from .rundir import exclusive, record_run, run_identity
 from .runner import run_eval
 from .summary import summarize
 
@@ -42,26 +45,48 @@ async def evaluate(
     seed: int = 0,
     config: Config | None = None,
     progress: bool | None = None,
+    restart: bool = False,
+    keep_errors: bool = False,
 ) -> dict[str, Any]:
-    """Run (or resume) an evaluation and write its files into ``out``; returns the summary."""
+    """Run (or resume) an evaluation and write its files into ``out``; returns the summary.
+
+    ``out`` has one writer at a time, and resumes only a run of the same samples and provider
+    identities (see :mod:`mmbridge.eval.rundir`); ``restart`` empties it first. Error rows of an
+    earlier run are asked again unless ``keep_errors``.
+    """
     if not providers:
-        raise ValueError("name at least one provider")
-    if len(set(providers)) != len(providers):
-        raise ValueError("each provider may be named once")
+        raise ConfigError("name at least one provider")
+    twice = sorted({p for p in providers if providers.count(p) > 1})
+    if twice:
+        raise ConfigError(f"provider {', '.join(twice)} is named more than once; name each provider once")
     config = config or load_config()
     out = Path(out)
-    samples = select(list(load_dataset(dataset, cache_dir=config.cache.dir)), tasks, limit, seed)
-    clients = {name: Client(name, config=config) for name in providers}
-    try:
-        rows = await run_eval(clients, samples, out, concurrency=concurrency, progress=progress)
-    finally:
-        for client in clients.values():
-            await client.aclose()
-    summary = summarize(rows, samples, providers=providers, dataset=dataset, seed=seed)
-    with atomic_write(out / "summary.json") as f:
-        json.dump(summary, f, indent=2)
-    with atomic_write(out / "report.md") as f:
-        f.write(render_markdown(summary))
-    with atomic_write(out / "report.html") as f:
-        f.write(render_html(summary, rows, samples))
+    with exclusive(out):
+        samples = select(list(load_dataset(dataset, cache_dir=config.cache.dir)), tasks, limit, seed)
+        clients = {name: Client(name, config=config) for name in providers}
+        try:
+            identity = run_identity(
+                version=__version__,
+                dataset=dataset,
+                samples=samples,
+                tasks=tasks,
+                limit=limit,
+                seed=seed,
+                providers={name: client.provider for name, client in clients.items()},
+            )
+            record_run(out, identity, restart=restart)
+            rows, reasked = await run_eval(
+                clients, samples, out, concurrency=concurrency, progress=progress, keep_errors=keep_errors
+            )
+        finally:
+            for client in clients.values():
+                await client.aclose()
+        summary = summarize(rows, samples, providers=providers, dataset=dataset, seed=seed)
+        summary["reasked_errors"] = reasked
+        with atomic_write(out / "summary.json") as f:
+            json.dump(summary, f, indent=2)
+        with atomic_write(out / "report.md") as f:
+            f.write(render_markdown(summary))
+        with atomic_write(out / "report.html") as f:
+            f.write(render_html(summary, rows, samples))
     return summary

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..data.sample import Sample
+from .rows import Row
 from .summary import MAIN_METRIC
 
 __all__ = ["render_html", "render_markdown", "terminal_table"]
@@ -185,13 +186,10 @@ def _bars(summary: dict[str, Any], task_name: str, metric: str) -> str:
     return "".join(parts)
 
 
-def _latency_plot(rows: list[dict[str, Any]], names: list[str]) -> str:
+def _latency_plot(rows: list[Row], names: list[str]) -> str:
     """Box plots (5th, 25th, 50th, 75th, 95th percentiles) of per-call latency, log scale."""
     width, row = 520, 30
-    data = {
-        n: np.array([r["latency_s"] for r in rows if r["provider"] == n and r["latency_s"] and not r["cached"]])
-        for n in names
-    }
+    data = {n: np.array([r.latency_s for r in rows if r.provider == n and r.latency_s and not r.cached]) for n in names}
     present = [a for a in data.values() if len(a)]
     if not present:
         return "<p>No latencies recorded.</p>"
@@ -244,25 +242,25 @@ def _truth(sample: Sample) -> str:
     return (sample.references or [""])[0]
 
 
-def _said(row: dict[str, Any] | None) -> tuple[str, bool | None]:
+def _said(row: Row | None) -> tuple[str, bool | None]:
     if row is None:
         return "-", None
-    if row["unsupported"]:
+    if row.unsupported:
         return "unsupported", None
-    if row["error"]:
-        return f"error: {row['error']['type']}", None
-    if row["task"] == "verify":
-        said = "unreadable" if row["label"] is None else ("true" if row["label"] else "false")
-    elif row["task"] == "vqa":
-        said = row["answer"] if row["answer"] is not None else f"unreadable: {row['prediction']!r}"
+    if row.error:
+        return f"error: {row.error.type}", None
+    if row.task == "verify":
+        said = "unreadable" if row.label is None else ("true" if row.label else "false")
+    elif row.task == "vqa":
+        said = row.answer if row.answer is not None else f"unreadable: {row.prediction!r}"
     else:
-        said = row["prediction"] or ""
-    return said, None if row["score"] is None else row["score"] >= 0.5
+        said = row.prediction or ""
+    return said, None if row.score is None else row.score >= 0.5
 
 
-def _gallery(rows: list[dict[str, Any]], samples: list[Sample], names: list[str], limit: int = 24) -> str:
+def _gallery(rows: list[Row], samples: list[Sample], names: list[str], limit: int = 24) -> str:
     """The samples where providers disagree, each image with every provider's answer."""
-    keyed = {(r["sample_id"], r["provider"]): r for r in rows}
+    keyed = {(r.sample_id, r.provider): r for r in rows}
     cards = []
     for sample in samples:
         if sample.task.value == "caption" or len(cards) >= limit:
@@ -296,7 +294,7 @@ th{background:#f3f3f3}.gallery{display:flex;flex-wrap:wrap;gap:12px}
 """
 
 
-def render_html(summary: dict[str, Any], rows: list[dict[str, Any]], samples: list[Sample]) -> str:
+def render_html(summary: dict[str, Any], rows: list[Row], samples: list[Sample]) -> str:
     """One self-contained page: charts as inline SVG, images as data URLs, no outside requests."""
     names = list(summary["providers"])
     body = [

@@ -1,16 +1,15 @@
 """Ask every provider the same samples; append one row per (sample, provider) to samples.jsonl as answers arrive.
 
-A run that is killed and started again reads the rows it has and asks only for the rest. A
+A run that is killed and started again reads the rows it has and asks only for the rest, and
+again for the rows that hold an error (a transient outage is not frozen into the results). A
 failed call is a row with an ``error`` (never an answer to score); a task a provider does not
 support is a row marked ``unsupported``, written without calling it.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from ..batch import run_batch
 from ..client import Client
@@ -18,10 +17,9 @@ from ..data.sample import Sample
 from ..errors import CacheError, UnsupportedTaskError
 from ..types import Response, Task
 from .metrics.vqa import vqa_accuracy
+from .rows import ROWS_FILE, Row, RowError, compact_rows, read_rows
 
 __all__ = ["ROWS_FILE", "read_rows", "run_eval", "score"]
-
-ROWS_FILE = "samples.jsonl"
 
 
 def score(sample: Sample, response: Response) -> float | None:
@@ -33,40 +31,11 @@ def score(sample: Sample, response: Response) -> float | None:
     return None
 
 
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """The complete rows of ``path``; a last line cut short by a kill is dropped from the file."""
-    if not path.is_file():
-        return []
-    data = path.read_bytes()
-    end = data.rfind(b"\n") + 1
-    if end != len(data):  # a partial last line: remove it so appends start on a fresh line
-        with path.open("r+b") as f:
-            f.truncate(end)
-        data = data[:end]
-    return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
-
-
-def _row(sample: Sample, provider: str, response: Response | None, error: Exception | None) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "sample_id": sample.id,
-        "provider": provider,
-        "task": sample.task.value,
-        "type": sample.meta.get("type"),
-        "prediction": None,
-        "answer": None,
-        "label": None,
-        "score": None,
-        "confidence": None,
-        "latency_s": None,
-        "input_tokens": None,
-        "output_tokens": None,
-        "cost_usd": None,
-        "cached": False,
-        "unsupported": isinstance(error, UnsupportedTaskError),
-        "error": None,
-    }
+def _row(sample: Sample, provider: str, response: Response | None, error: Exception | None) -> Row:
+    base = {"sample_id": sample.id, "provider": provider, "task": sample.task, "type": sample.meta.get("type")}
     if response is not None:
-        row.update(
+        return Row(
+            **base,
             prediction=response.text,
             answer=response.answer,
             label=response.label,
@@ -78,9 +47,10 @@ def _row(sample: Sample, provider: str, response: Response | None, error: Except
             cost_usd=response.usage.cost_usd,
             cached=response.cached,
         )
-    elif error is not None and not row["unsupported"]:
-        row["error"] = {"type": type(error).__name__, "message": str(error)}
-    return row
+    if isinstance(error, UnsupportedTaskError):
+        return Row(**base, unsupported=True)
+    assert error is not None
+    return Row(**base, error=RowError(type=type(error).__name__, message=str(error)))
 
 
 async def run_eval(
@@ -90,20 +60,23 @@ async def run_eval(
     *,
     concurrency: int = 8,
     progress: bool | None = None,
-) -> list[dict[str, Any]]:
-    """Fill ``out/samples.jsonl`` with a row per (sample, provider) and return all rows."""
-    out.mkdir(parents=True, exist_ok=True)
+    keep_errors: bool = False,
+) -> tuple[list[Row], int]:
+    """Fill ``out/samples.jsonl`` with a row per (sample, provider); returns every row and how
+    many error rows of an earlier run were asked again (all of them unless ``keep_errors``)."""
     path = out / ROWS_FILE
-    rows = read_rows(path)
-    have = {(r["sample_id"], r["provider"]) for r in rows}
-    todo = [(s, name) for s in samples for name in clients if (s.id, name) not in have]
+    found = {row.key: row for row in read_rows(path)}
+    done = {key for key, row in found.items() if row.error is None or keep_errors}
+    wanted = [(s, name) for s in samples for name in clients]
+    todo = [(s, name) for s, name in wanted if (s.id, name) not in done]
+    reasked = sum(1 for s, name in todo if (s.id, name) in found)
     broken: list[CacheError] = []  # a cache that fails stops the run: answers would not be kept
     with path.open("a", encoding="utf-8") as sink:
 
-        def keep(row: dict[str, Any]) -> None:
-            sink.write(json.dumps(row) + "\n")
+        def keep(row: Row) -> None:
+            sink.write(row.model_dump_json() + "\n")
             sink.flush()  # a row on disk is an answer a rerun will not ask for again
-            rows.append(row)
+            found[row.key] = row
 
         async def ask(item: tuple[Sample, str]) -> None:
             if broken:
@@ -129,4 +102,6 @@ async def run_eval(
         await run_batch(ask, todo, concurrency=concurrency, progress=progress, description="evaluating")
     if broken:
         raise broken[0]
-    return rows
+    rows = list(found.values())
+    compact_rows(path, rows)  # one row per (sample, provider): a re-asked error's old row goes
+    return rows, reasked

@@ -28,6 +28,7 @@ import numpy as np
 from ..data.sample import Sample
 from .metrics.chair import chair_counts
 from .metrics.text import bleu_from_stats, bleu_stats, cider_scores, rouge_l_scores
+from .rows import Row
 from .stats import bootstrap_ci, mcnemar_exact, mean_ci, paired_bootstrap
 
 __all__ = ["MAIN_METRIC", "SCHEMA", "summarize"]
@@ -41,15 +42,15 @@ def _metric(value: float, ci: tuple[float, float]) -> dict[str, Any]:
     return {"value": None if math.isnan(value) else round(float(value), 6), "ci95": clean}
 
 
-def _scored(rows: list[dict[str, Any]], task: str, seed: int) -> dict[str, Any]:
-    scores = np.array([r["score"] for r in rows], dtype=float)
+def _scored(rows: list[Row], task: str, seed: int) -> dict[str, Any]:
+    scores = np.array([r.score for r in rows], dtype=float)
     name = MAIN_METRIC[task]
     return {name: _metric(scores.mean() if len(scores) else math.nan, mean_ci(scores, seed=seed))}
 
 
-def _caption_metrics(rows: list[dict[str, Any]], samples: dict[str, Sample], seed: int) -> dict[str, Any]:
-    hyps = {r["sample_id"]: r["prediction"] or "" for r in rows}
-    refs = {r["sample_id"]: samples[r["sample_id"]].references or [] for r in rows}
+def _caption_metrics(rows: list[Row], samples: dict[str, Sample], seed: int) -> dict[str, Any]:
+    hyps = {r.sample_id: r.prediction or "" for r in rows}
+    refs = {r.sample_id: samples[r.sample_id].references or [] for r in rows}
     if not hyps:
         return {}
     stats = bleu_stats(hyps, refs)
@@ -75,19 +76,17 @@ def _caption_metrics(rows: list[dict[str, Any]], samples: dict[str, Sample], see
     return metrics
 
 
-def _task_summary(rows: list[dict[str, Any]], task: str, samples: dict[str, Sample], seed: int) -> dict[str, Any]:
-    unsupported = bool(rows) and all(r["unsupported"] for r in rows)
-    answered = [r for r in rows if not r["unsupported"] and r["error"] is None]
-    errors = sum(1 for r in rows if r["error"] is not None)
-    asked = len(rows) - sum(1 for r in rows if r["unsupported"])
-    unparsed = sum(
-        1 for r in answered if task == "vqa" and r["answer"] is None or task == "verify" and r["label"] is None
-    )
+def _task_summary(rows: list[Row], task: str, samples: dict[str, Sample], seed: int) -> dict[str, Any]:
+    unsupported = bool(rows) and all(r.unsupported for r in rows)
+    answered = [r for r in rows if not r.unsupported and r.error is None]
+    errors = sum(1 for r in rows if r.error is not None)
+    asked = len(rows) - sum(1 for r in rows if r.unsupported)
+    unparsed = sum(1 for r in answered if task == "vqa" and r.answer is None or task == "verify" and r.label is None)
     metrics = _caption_metrics(answered, samples, seed) if task == "caption" else _scored(answered, task, seed)
     by_type: dict[str, Any] = {}
-    groups: defaultdict[str, list[dict[str, Any]]] = defaultdict(list)
+    groups: defaultdict[str, list[Row]] = defaultdict(list)
     for r in answered:
-        groups[str(r["type"])].append(r)
+        groups[str(r.type)].append(r)
     if len(groups) > 1 or task != "caption":
         for kind, group in sorted(groups.items()):
             part = _caption_metrics(group, samples, seed) if task == "caption" else _scored(group, task, seed)
@@ -105,22 +104,22 @@ def _task_summary(rows: list[dict[str, Any]], task: str, samples: dict[str, Samp
 
 
 def _pair(
-    a: str, b: str, task: str, by_provider: dict[str, dict[str, dict[str, Any]]], samples: dict[str, Sample], seed: int
+    a: str, b: str, task: str, by_provider: dict[str, dict[str, Row]], samples: dict[str, Sample], seed: int
 ) -> dict[str, Any] | None:
     ra, rb = by_provider[a], by_provider[b]
-    common = [k for k, r in ra.items() if r["task"] == task and k in rb and _ok(r) and _ok(rb[k])]
+    common = [k for k, r in ra.items() if r.task == task and k in rb and _ok(r) and _ok(rb[k])]
     if not common:
         return None
     metric = MAIN_METRIC[task]
     if task == "caption":
         refs = {k: samples[k].references or [] for k in common}
-        sa = cider_scores({k: ra[k]["prediction"] or "" for k in common}, refs)
-        sb = cider_scores({k: rb[k]["prediction"] or "" for k in common}, refs)
+        sa = cider_scores({k: ra[k].prediction or "" for k in common}, refs)
+        sb = cider_scores({k: rb[k].prediction or "" for k in common}, refs)
         diff, ci, p = paired_bootstrap(sa, sb, seed=seed)
         test = "paired_bootstrap"
     else:
-        sa = np.array([ra[k]["score"] for k in common], dtype=float)
-        sb = np.array([rb[k]["score"] for k in common], dtype=float)
+        sa = np.array([ra[k].score for k in common], dtype=float)
+        sb = np.array([rb[k].score for k in common], dtype=float)
         diff, ci, _ = paired_bootstrap(sa, sb, seed=seed)
         p = mcnemar_exact(sa >= 0.5, sb >= 0.5)  # a sample is right when its accuracy is at least 0.5
         test = "mcnemar_exact"
@@ -137,16 +136,16 @@ def _pair(
     }
 
 
-def _ok(row: dict[str, Any]) -> bool:
-    return row["error"] is None and not row["unsupported"]
+def _ok(row: Row) -> bool:
+    return row.error is None and not row.unsupported
 
 
 def summarize(
-    rows: list[dict[str, Any]], samples: list[Sample], *, providers: list[str], dataset: str, seed: int = 0
+    rows: list[Row], samples: list[Sample], *, providers: list[str], dataset: str, seed: int = 0
 ) -> dict[str, Any]:
     """The summary.json document for ``rows`` (every provider, task, metric, and pair)."""
     by_id = {s.id: s for s in samples}
-    rows = [r for r in rows if r["sample_id"] in by_id and r["provider"] in providers]
+    rows = [r for r in rows if r.sample_id in by_id and r.provider in providers]
     summary: dict[str, Any] = {
         "schema": SCHEMA,
         "dataset": dataset,
@@ -155,25 +154,25 @@ def summarize(
         "providers": {},
         "pairs": [],
     }
-    keyed: dict[str, dict[str, dict[str, Any]]] = {p: {} for p in providers}
+    keyed: dict[str, dict[str, Row]] = {p: {} for p in providers}
     for r in rows:
-        keyed[r["provider"]][r["sample_id"]] = r
+        keyed[r.provider][r.sample_id] = r
     tasks = sorted({s.task.value for s in samples})
     for name in providers:
         mine = list(keyed[name].values())
-        latencies = np.array([r["latency_s"] for r in mine if _ok(r) and r["latency_s"] is not None])
-        costs = [r["cost_usd"] for r in mine if _ok(r) and r["cost_usd"] is not None]
+        latencies = np.array([r.latency_s for r in mine if _ok(r) and r.latency_s is not None])
+        costs = [r.cost_usd for r in mine if _ok(r) and r.cost_usd is not None]
         answered = sum(1 for r in mine if _ok(r))
         summary["providers"][name] = {
-            "tasks": {t: _task_summary([r for r in mine if r["task"] == t], t, by_id, seed) for t in tasks},
+            "tasks": {t: _task_summary([r for r in mine if r.task == t], t, by_id, seed) for t in tasks},
             "latency_s": {
                 "p50": round(float(np.percentile(latencies, 50)), 6) if len(latencies) else None,
                 "p95": round(float(np.percentile(latencies, 95)), 6) if len(latencies) else None,
                 "mean": round(float(latencies.mean()), 6) if len(latencies) else None,
             },
             "tokens": {
-                "input": sum(r["input_tokens"] or 0 for r in mine),
-                "output": sum(r["output_tokens"] or 0 for r in mine),
+                "input": sum(r.input_tokens or 0 for r in mine),
+                "output": sum(r.output_tokens or 0 for r in mine),
             },
             "cost_usd": round(sum(costs), 6) if costs else None,
             "cost_per_1000": round(sum(costs) / answered * 1000, 6) if costs and answered else None,

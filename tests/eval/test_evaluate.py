@@ -45,12 +45,12 @@ def test_errors_and_unsupported_tasks_are_counted_apart(tmp_path: Path, config: 
         )
     )
     rows = read_rows(tmp_path / "out" / "samples.jsonl")
-    assert len(rows) == len({(r["sample_id"], r["provider"]) for r in rows}) == 3 * 60
+    assert len(rows) == len({(r.sample_id, r.provider) for r in rows}) == 3 * 60
     flaky = summary["providers"]["flaky"]["tasks"]["vqa"]
-    errored = [r for r in rows if r["provider"] == "flaky" and r["task"] == "vqa" and r["error"]]
+    errored = [r for r in rows if r.provider == "flaky" and r.task == "vqa" and r.error]
     assert flaky["errors"] == len(errored) > 0 and flaky["answered"] == 20 - len(errored)
     assert flaky["error_rate"] == pytest.approx(len(errored) / 20)
-    assert all(r["score"] is None and r["error"]["type"] == "ProviderError" for r in errored)  # never scored
+    assert all(r.score is None and r.error.type == "ProviderError" for r in errored)  # never scored
     only = summary["providers"]["vqa_only"]["tasks"]
     assert only["caption"]["unsupported"] and only["caption"]["metrics"] == {} and only["caption"]["errors"] == 0
     assert not only["vqa"]["unsupported"] and "vqa_accuracy" in only["vqa"]["metrics"]
@@ -130,7 +130,7 @@ def test_a_killed_run_resumes_without_asking_again(tmp_path: Path, openai_server
     finished = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert finished.returncode == 0, finished.stderr
     rows = read_rows(rows_file)
-    assert len(rows) == 30 and len({r["sample_id"] for r in rows}) == 30  # no duplicate rows
+    assert len(rows) == 30 and len({r.sample_id for r in rows}) == 30  # no duplicate rows
     # every sample was asked once, except the (at most 2) in flight when the first run was killed
     assert len(openai_server.requests) - asked_before == 30 - before
     assert len(openai_server.requests) <= 30 + 2

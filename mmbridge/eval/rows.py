@@ -1,0 +1,102 @@
+"""Row: one provider's result for one sample, the one line format of samples.jsonl, read and written here only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..atomic import atomic_write
+from ..errors import RunError
+from ..types import Task
+
+__all__ = ["ROWS_FILE", "Row", "RowError", "compact_rows", "read_rows"]
+
+ROWS_FILE = "samples.jsonl"
+
+
+class RowError(BaseModel):
+    """Why a call failed: the exception's class name and its one-line message."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+    message: str
+
+
+class Row(BaseModel):
+    """One (sample, provider) result. ``error`` rows and ``unsupported`` rows carry no answer."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sample_id: str
+    provider: str
+    task: Task
+    #: the sample's meta.type, the breakdown key of the report
+    type: str | None = None
+    #: the raw output text
+    prediction: str | None = None
+    #: vqa: the normalized answer read from the output
+    answer: str | None = None
+    #: verify: the true / false read from the output
+    label: bool | None = None
+    #: vqa accuracy or verify correctness; None for captions (scored as a corpus) and failures
+    score: float | None = None
+    confidence: float | None = None
+    latency_s: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    cached: bool = False
+    #: the provider does not do this task: not asked, not counted as wrong
+    unsupported: bool = False
+    error: RowError | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.sample_id, self.provider
+
+    @property
+    def ok(self) -> bool:
+        """Answered: neither an error nor unsupported."""
+        return self.error is None and not self.unsupported
+
+
+def read_rows(path: Path) -> list[Row]:
+    """The rows of ``path``, the latest for each (sample, provider).
+
+    A last line cut short by a kill is dropped from the file; any other line that is not a row is
+    a RunError naming it, since guessing would report numbers the run did not measure.
+    """
+    if not path.exists():
+        return []
+    if not path.is_file():
+        raise RunError(f"{path} is not a file; move it away, or rerun with --restart")
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end != len(data):  # a partial last line: remove it so appends start on a fresh line
+        with path.open("r+b") as f:
+            f.truncate(end)
+        data = data[:end]
+    latest: dict[tuple[str, str], Row] = {}
+    for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = Row.model_validate_json(line)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(str(p) for p in problem["loc"]) or "the line"
+            raise RunError(
+                f"{path} line {number}: not a result row ({where}: {problem['msg']}); "
+                "delete that line to ask it again, or rerun with --restart"
+            ) from None
+        latest[row.key] = row  # a re-asked row comes after the one it replaces
+    return list(latest.values())
+
+
+def compact_rows(path: Path, rows: list[Row]) -> None:
+    """Rewrite ``path`` atomically with exactly ``rows`` (one per key)."""
+    with atomic_write(path) as out:
+        for row in rows:
+            out.write(row.model_dump_json() + "\n")
