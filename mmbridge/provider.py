@@ -9,7 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 from .errors import UnsupportedTaskError
 from .types import Request, Response, Task
 
-__all__ = ["BaseProvider", "Provider", "WrapperProvider", "identity_of"]
+__all__ = ["BaseProvider", "Provider", "WrapperProvider", "concurrency_of", "identity_of"]
 
 
 @runtime_checkable
@@ -18,7 +18,8 @@ class Provider(Protocol):
 
     Optional members a provider may add: ``identity`` (a JSON-able dict of everything that can
     change its output: type, model, endpoint, generation settings; never secrets), used by the
-    cache key; ``cacheable`` (False keeps its answers out of the cache); and ``async aclose()``,
+    cache key; ``cacheable`` (False keeps its answers out of the cache); ``concurrency`` (how many
+    calls at once keep it busy: the local model says its batch size); and ``async aclose()``,
     called when the owning client closes.
     """
 
@@ -32,6 +33,19 @@ def identity_of(provider: Provider) -> dict[str, Any]:
     """The provider's identity for cache keys; a provider without one is known by its name."""
     identity = getattr(provider, "identity", None)
     return dict(identity) if identity is not None else {"name": provider.name}
+
+
+def concurrency_of(provider: Provider) -> int | None:
+    """How many calls at once a provider stack wants: the first limit a layer sets (``Limited``'s
+    ``max_concurrency``), else the innermost provider's own ``concurrency``; None when none says."""
+    layer: object | None = provider
+    while layer is not None:
+        for name in ("max_concurrency", "concurrency"):
+            value = getattr(layer, name, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        layer = getattr(layer, "inner", None)
+    return None
 
 
 class BaseProvider:

@@ -18,7 +18,7 @@ def _run(
     out: Path,
     tasks: str | None,
     limit: int | None,
-    concurrency: int,
+    concurrency: list[str] | None,
     seed: int,
     config: Path | None,
     restart: bool = False,
@@ -35,6 +35,7 @@ def _run(
     if unknown:
         raise typer.BadParameter(f"unknown task(s) {', '.join(sorted(unknown))}; use vqa, caption, verify")
     loaded = load_config(config)
+    paces = _paces(concurrency or [], providers)
     summary = asyncio.run(
         evaluate(
             providers,
@@ -42,7 +43,7 @@ def _run(
             out,
             tasks=wanted,
             limit=limit,
-            concurrency=concurrency,
+            concurrency=paces,
             seed=seed,
             config=loaded,
             restart=restart,
@@ -52,6 +53,18 @@ def _run(
     console = Console()
     console.print(terminal_table(summary))
     console.print(f"report: {(out / 'report.html').resolve()}  (also report.md, summary.json, samples.jsonl)")
+
+
+def _paces(given: list[str], providers: list[str]) -> dict[str, int] | None:
+    """``--concurrency`` values (``N`` for every provider, ``NAME=N`` for one) as {name: N}."""
+    paces: dict[str, int] = {}
+    for value in given:
+        name, _, number = value.rpartition("=")
+        if not number.isdigit() or int(number) < 1 or (name and name not in providers):
+            raise typer.BadParameter(f"--concurrency {value!r}: give N or NAME=N with N >= 1 and NAME a --provider")
+        for target in [name] if name else [p for p in providers if p not in paces]:
+            paces[target] = int(number)
+    return paces or None
 
 
 def register(app: typer.Typer) -> None:
@@ -64,7 +77,13 @@ def register(app: typer.Typer) -> None:
         limit: Annotated[
             int | None, typer.Option(min=1, help="At most this many samples per task (seeded choice).")
         ] = None,
-        concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight at once.")] = 8,
+        concurrency: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="Calls at once: N for every provider, NAME=N for one (repeat) "
+                "[default: each provider's max_concurrency or batch size, else 8]."
+            ),
+        ] = None,
         seed: Annotated[int, typer.Option(help="Seed of the sample choice and the bootstrap.")] = 0,
         config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file.")] = None,
         restart: Annotated[
@@ -98,4 +117,4 @@ def register(app: typer.Typer) -> None:
         console.print(
             f"demo: {', '.join(providers)} on {DEMO_DATASET}" + (f"; skipped: {', '.join(skipped)}" if skipped else "")
         )
-        _run(providers, DEMO_DATASET, out, None, limit, 16, 0, None)
+        _run(providers, DEMO_DATASET, out, None, limit, None, 0, None)

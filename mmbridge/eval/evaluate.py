@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,10 @@ from ..config import Config, load_config
 from ..data import load_dataset
 from ..data.sample import Sample
 from ..errors import ConfigError
+from ..provider import concurrency_of
 from .report import render_html, render_markdown
 from .rundir import exclusive, record_run, run_identity
-from .runner import run_eval
+from .runner import DEFAULT_CONCURRENCY, run_eval
 from .summary import summarize
 
 __all__ = ["evaluate", "select"]
@@ -34,6 +36,15 @@ def select(samples: list[Sample], tasks: set[str] | None, limit: int | None, see
     return [s for s in kept if s.id in chosen]
 
 
+def _pace(name: str, client: Client, given: int | Mapping[str, int] | None) -> int:
+    """Calls at once for one provider: named, else given for all, else its own, else the default."""
+    if isinstance(given, Mapping) and name in given:
+        return given[name]
+    if isinstance(given, int):
+        return given
+    return concurrency_of(client.provider) or DEFAULT_CONCURRENCY
+
+
 async def evaluate(
     providers: list[str],
     dataset: str,
@@ -41,7 +52,7 @@ async def evaluate(
     *,
     tasks: set[str] | None = None,
     limit: int | None = None,
-    concurrency: int = 8,
+    concurrency: int | Mapping[str, int] | None = None,
     seed: int = 0,
     config: Config | None = None,
     progress: bool | None = None,
@@ -52,7 +63,9 @@ async def evaluate(
 
     ``out`` has one writer at a time, and resumes only a run of the same samples and provider
     identities (see :mod:`mmbridge.eval.rundir`); ``restart`` empties it first. Error rows of an
-    earlier run are asked again unless ``keep_errors``.
+    earlier run are asked again unless ``keep_errors``. ``concurrency`` is calls at once for every
+    provider (an int) or by name (a mapping); a provider it does not cover runs at its own
+    ``max_concurrency`` or batch size (:func:`mmbridge.provider.concurrency_of`), else 8.
     """
     if not providers:
         raise ConfigError("name at least one provider")
@@ -75,8 +88,9 @@ async def evaluate(
                 providers={name: client.provider for name, client in clients.items()},
             )
             record_run(out, identity, restart=restart)
+            paces = {name: _pace(name, client, concurrency) for name, client in clients.items()}
             rows, reasked = await run_eval(
-                clients, samples, out, concurrency=concurrency, progress=progress, keep_errors=keep_errors
+                clients, samples, out, concurrency=paces, progress=progress, keep_errors=keep_errors
             )
         finally:
             for client in clients.values():

@@ -8,27 +8,22 @@ support is a row marked ``unsupported``, written without calling it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..batch import run_batch
+from ..batch import progress_bar, run_batch
 from ..client import Client
 from ..data.sample import Sample
 from ..errors import CacheError, UnsupportedTaskError
-from ..types import Response, Task
-from .metrics.vqa import vqa_accuracy
+from ..types import Response
 from .rows import ROWS_FILE, Row, RowError, compact_rows, read_rows
+from .scoring import sample_score
 
-__all__ = ["ROWS_FILE", "read_rows", "run_eval", "score"]
+__all__ = ["DEFAULT_CONCURRENCY", "ROWS_FILE", "read_rows", "run_eval"]
 
-
-def score(sample: Sample, response: Response) -> float | None:
-    """The per-sample score of vqa (VQA accuracy) and verify (1 or 0); captions are scored as a corpus."""
-    if sample.task is Task.VQA:
-        return vqa_accuracy(response.answer, sample.answers or [])
-    if sample.task is Task.VERIFY:
-        return float(response.label is not None and response.label == sample.label)
-    return None
+#: calls at once for a provider that sets no concurrency of its own
+DEFAULT_CONCURRENCY = 8
 
 
 def _row(sample: Sample, provider: str, response: Response | None, error: Exception | None) -> Row:
@@ -39,7 +34,7 @@ def _row(sample: Sample, provider: str, response: Response | None, error: Except
             prediction=response.text,
             answer=response.answer,
             label=response.label,
-            score=score(sample, response),
+            score=sample_score(sample, response),
             confidence=response.confidence,
             latency_s=response.latency_s,
             input_tokens=response.usage.input_tokens,
@@ -58,12 +53,17 @@ async def run_eval(
     samples: list[Sample],
     out: Path,
     *,
-    concurrency: int = 8,
+    concurrency: Mapping[str, int] | None = None,
     progress: bool | None = None,
     keep_errors: bool = False,
 ) -> tuple[list[Row], int]:
     """Fill ``out/samples.jsonl`` with a row per (sample, provider); returns every row and how
-    many error rows of an earlier run were asked again (all of them unless ``keep_errors``)."""
+    many error rows of an earlier run were asked again (all of them unless ``keep_errors``).
+
+    Each provider runs at its own pace: ``concurrency[name]`` calls at once (default
+    DEFAULT_CONCURRENCY), so the local model's batcher sees full batches while an API provider
+    runs at its own limit, and neither waits for the other.
+    """
     path = out / ROWS_FILE
     found = {row.key: row for row in read_rows(path)}
     done = {key for key, row in found.items() if row.error is None or keep_errors}
@@ -71,12 +71,18 @@ async def run_eval(
     todo = [(s, name) for s, name in wanted if (s.id, name) not in done]
     reasked = sum(1 for s, name in todo if (s.id, name) in found)
     broken: list[CacheError] = []  # a cache that fails stops the run: answers would not be kept
-    with path.open("a", encoding="utf-8") as sink:
+    with path.open("a", encoding="utf-8") as sink, progress_bar(progress, "evaluating") as bar:
+        task = bar.add_task("evaluating", total=len(todo), failed=0) if bar is not None else None
+        failed = 0
 
         def keep(row: Row) -> None:
+            nonlocal failed
             sink.write(row.model_dump_json() + "\n")
             sink.flush()  # a row on disk is an answer a rerun will not ask for again
             found[row.key] = row
+            failed += row.error is not None
+            if bar is not None:
+                bar.update(task, advance=1, failed=failed)
 
         async def ask(item: tuple[Sample, str]) -> None:
             if broken:
@@ -99,7 +105,12 @@ async def run_eval(
             else:
                 keep(_row(sample, name, response, None))
 
-        await run_batch(ask, todo, concurrency=concurrency, progress=progress, description="evaluating")
+        pools = [  # one pool per provider, all at once
+            run_batch(ask, mine, concurrency=(concurrency or {}).get(name, DEFAULT_CONCURRENCY))
+            for name in clients
+            if (mine := [item for item in todo if item[1] == name])
+        ]
+        await asyncio.gather(*pools)
     if broken:
         raise broken[0]
     rows = list(found.values())

@@ -19,61 +19,19 @@ on the samples both answered.
 from __future__ import annotations
 
 import itertools
-import math
 from collections import defaultdict
 from typing import Any
 
 import numpy as np
 
 from ..data.sample import Sample
-from .metrics.chair import chair_counts
-from .metrics.text import bleu_from_stats, bleu_stats, cider_scores, rouge_l_scores
 from .rows import Row
-from .stats import bootstrap_ci, mcnemar_exact, mean_ci, paired_bootstrap
+from .scoring import MAIN_METRIC, paired_scores, task_metrics
+from .stats import mcnemar_exact, paired_bootstrap
 
 __all__ = ["MAIN_METRIC", "SCHEMA", "summarize"]
 
 SCHEMA = "mmbridge.eval.summary/1"
-MAIN_METRIC = {"vqa": "vqa_accuracy", "verify": "accuracy", "caption": "cider"}
-
-
-def _metric(value: float, ci: tuple[float, float]) -> dict[str, Any]:
-    clean = [None if math.isnan(x) else round(x, 6) for x in ci]
-    return {"value": None if math.isnan(value) else round(float(value), 6), "ci95": clean}
-
-
-def _scored(rows: list[Row], task: str, seed: int) -> dict[str, Any]:
-    scores = np.array([r.score for r in rows], dtype=float)
-    name = MAIN_METRIC[task]
-    return {name: _metric(scores.mean() if len(scores) else math.nan, mean_ci(scores, seed=seed))}
-
-
-def _caption_metrics(rows: list[Row], samples: dict[str, Sample], seed: int) -> dict[str, Any]:
-    hyps = {r.sample_id: r.prediction or "" for r in rows}
-    refs = {r.sample_id: samples[r.sample_id].references or [] for r in rows}
-    if not hyps:
-        return {}
-    stats = bleu_stats(hyps, refs)
-    metrics: dict[str, Any] = {}
-    values = bleu_from_stats(stats)
-    for k in range(4):
-        ci = bootstrap_ci(len(stats), lambda idx, k=k: bleu_from_stats(stats[idx])[k], seed=seed)
-        metrics[f"bleu{k + 1}"] = _metric(values[k], ci)
-    per_cider, per_rouge = cider_scores(hyps, refs), rouge_l_scores(hyps, refs)
-    metrics["cider"] = _metric(per_cider.mean(), mean_ci(per_cider, seed=seed))
-    metrics["rouge_l"] = _metric(per_rouge.mean(), mean_ci(per_rouge, seed=seed))
-    scenes = {k: samples[k].meta.get("scene") for k in hyps}
-    if all(scenes.values()):
-        mentioned, bad = (np.array(x, dtype=float) for x in chair_counts(hyps, scenes))  # type: ignore[arg-type]
-
-        def ratio(idx: np.ndarray) -> float:
-            total = mentioned[idx].sum()
-            return float(bad[idx].sum() / total) if total else 0.0
-
-        flagged = (bad > 0).astype(float)
-        metrics["chair_i"] = _metric(ratio(np.arange(len(bad))), bootstrap_ci(len(bad), ratio, seed=seed))
-        metrics["chair_s"] = _metric(flagged.mean(), mean_ci(flagged, seed=seed))
-    return metrics
 
 
 def _task_summary(rows: list[Row], task: str, samples: dict[str, Sample], seed: int) -> dict[str, Any]:
@@ -82,14 +40,14 @@ def _task_summary(rows: list[Row], task: str, samples: dict[str, Sample], seed: 
     errors = sum(1 for r in rows if r.error is not None)
     asked = len(rows) - sum(1 for r in rows if r.unsupported)
     unparsed = sum(1 for r in answered if task == "vqa" and r.answer is None or task == "verify" and r.label is None)
-    metrics = _caption_metrics(answered, samples, seed) if task == "caption" else _scored(answered, task, seed)
+    metrics = task_metrics(answered, task, samples, seed)
     by_type: dict[str, Any] = {}
     groups: defaultdict[str, list[Row]] = defaultdict(list)
     for r in answered:
         groups[str(r.type)].append(r)
     if len(groups) > 1 or task != "caption":
         for kind, group in sorted(groups.items()):
-            part = _caption_metrics(group, samples, seed) if task == "caption" else _scored(group, task, seed)
+            part = task_metrics(group, task, samples, seed)
             by_type[kind] = {"n": len(group), "metrics": part}
     return {
         "n": len(rows),
@@ -111,15 +69,11 @@ def _pair(
     if not common:
         return None
     metric = MAIN_METRIC[task]
+    sa, sb = paired_scores(task, ra, rb, common, samples)
     if task == "caption":
-        refs = {k: samples[k].references or [] for k in common}
-        sa = cider_scores({k: ra[k].prediction or "" for k in common}, refs)
-        sb = cider_scores({k: rb[k].prediction or "" for k in common}, refs)
         diff, ci, p = paired_bootstrap(sa, sb, seed=seed)
         test = "paired_bootstrap"
     else:
-        sa = np.array([ra[k].score for k in common], dtype=float)
-        sb = np.array([rb[k].score for k in common], dtype=float)
         diff, ci, _ = paired_bootstrap(sa, sb, seed=seed)
         p = mcnemar_exact(sa >= 0.5, sb >= 0.5)  # a sample is right when its accuracy is at least 0.5
         test = "mcnemar_exact"

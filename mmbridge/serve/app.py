@@ -26,9 +26,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from ..client import Client
+from ..provider import concurrency_of
 from ..types import Task
 from .chat import CLOSE, APIError, Chat
-from .limits import DEFAULT_CONCURRENCY, Admission, ServeLimits, provider_concurrency
+from .limits import DEFAULT_CONCURRENCY, Admission, ServeLimits
 
 __all__ = ["ServeLimits", "create_app"]
 
@@ -44,7 +45,7 @@ def _json(error: APIError) -> JSONResponse:
 def create_app(client: Client, name: str, *, api_key: str | None = None, limits: ServeLimits | None = None) -> FastAPI:
     """The app serving ``client``'s provider as ``name``; ``api_key`` turns on bearer-token auth."""
     limits = limits or ServeLimits()
-    concurrency = limits.max_concurrency or provider_concurrency(client.provider) or DEFAULT_CONCURRENCY
+    concurrency = limits.max_concurrency or concurrency_of(client.provider) or DEFAULT_CONCURRENCY
     admission = Admission(concurrency, limits.max_waiting)
     tasks = client.provider.capabilities
     models = {f"{name}{suffix}": task for suffix, task in TASK_SUFFIXES.items() if task in tasks}

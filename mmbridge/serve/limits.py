@@ -7,9 +7,8 @@ import math
 from dataclasses import dataclass, fields
 
 from ..errors import ConfigError
-from ..provider import Provider
 
-__all__ = ["DEFAULT_CONCURRENCY", "Admission", "Overloaded", "ServeLimits", "provider_concurrency"]
+__all__ = ["DEFAULT_CONCURRENCY", "Admission", "Overloaded", "ServeLimits"]
 
 #: requests answered at once when neither the limits nor the provider's max_concurrency say
 DEFAULT_CONCURRENCY = 256  # the local model's largest batch
@@ -40,18 +39,6 @@ class ServeLimits:
             floor = 0 if field.name == "max_waiting" else 1e-9
             if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= floor):
                 raise ConfigError(f"serve limits: {field.name} must be a positive number, got {value!r}")
-
-
-def provider_concurrency(provider: Provider) -> int | None:
-    """The ``max_concurrency`` of the first ``Limited`` layer in a wrapper stack, if there is one."""
-    from ..wrappers import Limited
-
-    layer: object | None = provider
-    while layer is not None:
-        if isinstance(layer, Limited) and layer.max_concurrency is not None:
-            return layer.max_concurrency
-        layer = getattr(layer, "inner", None)
-    return None
 
 
 class Overloaded(Exception):

@@ -12,7 +12,7 @@ import pytest
 
 from mmbridge import ConfigError, DatasetError, RunError
 from mmbridge.config import load_config
-from mmbridge.eval.evaluate import evaluate
+from mmbridge.eval.evaluate import _pace, evaluate
 from mmbridge.eval.rundir import exclusive
 from mmbridge.eval.runner import read_rows
 
@@ -120,3 +120,30 @@ def test_the_cli_refuses_in_one_line_and_restarts_on_request(
     config.write_text('[cache]\nenabled = false\n[providers.f]\ntype = "fake"\nseed = 3\n')
     _one_line_error(*cli(capsys, *command), "measured something else", "--restart")
     assert cli(capsys, *command, "--restart", "--keep-errors")[0] == 0
+
+
+def test_each_provider_runs_at_its_own_pace(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "mmbridge.toml"
+    path.write_text(
+        '[cache]\nenabled = false\n[providers.slow]\ntype = "fake"\ndelay_s = 0.1\n'
+        '[providers.fast]\ntype = "fake"\nseed = 1\n[providers.limited]\ntype = "fake"\nmax_concurrency = 3\n'
+    )
+    out = tmp_path / "out"
+    names = ["slow", "fast", "limited"]
+    asyncio.run(
+        evaluate(names, DATASET, out, limit=3, concurrency={"slow": 1}, config=load_config(path), progress=False)
+    )
+    order = [r.provider for r in read_rows(out / "samples.jsonl")]  # the order the answers arrived in
+    assert len(order) == 27
+    slow_before = [i for i, p in enumerate(order) if p == "slow"][1]
+    assert all(i < slow_before for i, p in enumerate(order) if p != "slow")  # nobody waited for slow
+    from mmbridge.client import Client
+
+    with Client("limited", config=load_config(path)) as limited, Client("fast", config=load_config(path)) as fast:
+        assert _pace("limited", limited, None) == 3 and _pace("fast", fast, None) == 8
+        assert _pace("fast", fast, {"fast": 2}) == 2 and _pace("fast", fast, 5) == 5
+
+    from ..test_broken_files import cli
+
+    code, err = cli(capsys, "eval", "-p", "fast", "--dataset", DATASET, "--out", str(out), "--concurrency", "fast=0")
+    assert code == 2 and "--concurrency 'fast=0'" in err
