@@ -8,7 +8,11 @@ Schema ``mmbridge.eval.summary/1`` (stable; new keys may be added, none renamed)
                          "by_type": {TYPE: {"n", "metrics": {...}}}}},
         "latency_s": {"p50", "p95", "mean"}, "tokens": {"input", "output"},
         "cost_usd", "cost_per_1000"}},
-     "pairs": [{"a", "b", "task", "metric", "n", "diff", "ci95", "p_value", "test"}]}
+     "pairs": [{"a", "b", "task", "metric", "n", "diff", "ci95", "p_value", "test"}],
+     "reasked_errors"}   (added by evaluate(): error rows of an earlier run asked again)
+
+Each line of samples.jsonl is a :class:`mmbridge.eval.rows.Row`; ``Row.model_json_schema()``
+is its JSON schema.
 
 Metric names: ``vqa_accuracy`` (vqa), ``accuracy`` (verify), ``bleu1``..``bleu4``, ``cider``,
 ``rouge_l``, ``chair_i``, ``chair_s`` (caption; CHAIR only when samples carry ``meta.scene``).
