@@ -22,6 +22,8 @@ __all__ = ["DEFAULT_MAX_PIXELS", "Image"]
 
 #: Above this many pixels an input is refused as a likely decompression bomb (about 7,000 x 7,000).
 DEFAULT_MAX_PIXELS = 50_000_000
+#: Above this many pixels (about 320 x 320) decoding takes a millisecond or more here: see Image.heavy
+HEAVY_PIXELS = 100_000
 
 
 def _describe(source: Any) -> str:
@@ -105,6 +107,7 @@ class Image:
 
     __slots__ = (
         "_encoded",
+        "_format",
         "_header",
         "_header_size",
         "_hash",
@@ -139,6 +142,7 @@ class Image:
         self._mime: str | None = None  # set when the encoded bytes may be sent as they are
         self._orientation: int | None = None  # the EXIF orientation tag, once known
         self._padded = True  # Pillow, not the caller, made the pixels (see mmbridge.pixelhash)
+        self._format: str | None = None  # the encoded input's format (JPEG, PNG...), if it had one
         if isinstance(source, Image):
             self._copy_from(source)
             return
@@ -151,6 +155,7 @@ class Image:
         self._header = self._open(encoded)  # validates format and pixel count now
         self._header_size = self._header.size
         self._mime = _sendable_type(self._header)
+        self._format = self._header.format
         if not lazy:
             self._decode()
 
@@ -162,6 +167,7 @@ class Image:
         self._encoded, self._source_hash = other._encoded, other._source_hash
         self._header = None  # an unloaded Pillow image must not be shared between two owners
         self._mime, self._orientation, self._padded = other._mime, other._orientation, other._padded
+        self._format = other._format
 
     def _read_encoded(self, source: Any, allow_remote: bool, max_bytes: int, timeout_s: float) -> bytes | None:
         """The encoded bytes of the input, or None when it is already a decoded picture."""
@@ -341,13 +347,24 @@ class Image:
     def is_decoded(self) -> bool:
         return self._pil is not None
 
-    def to_data_url(self, *, max_side: int | None = None, format: str = "PNG") -> str:
+    @property
+    def heavy(self) -> bool:
+        """Whether decoding or re-encoding it takes long enough (about a millisecond or more) that an
+        event loop should hand the work to a thread; known from the header, without decoding."""
+        w, h = self._pil.size if self._pil is not None else self._header_size
+        return w * h > HEAVY_PIXELS
+
+    def to_data_url(self, *, max_side: int | None = None, format: str | None = None) -> str:
         """A ``data:image/...;base64,`` URL of the picture, shrunk to fit ``max_side`` if given.
 
         When the input was a PNG, JPEG or WebP file that already fits and decodes to the same RGB
         picture (no alpha, no EXIF rotation, one frame), its bytes are sent as they are: no
-        decode, no re-encode, no generation loss.
+        decode, no re-encode, no generation loss. Otherwise it is encoded as ``format``; by
+        default JPEG (quality 90) when the input was a JPEG, which is lossy already and as a PNG
+        would be five to ten times larger, and PNG for everything else.
         """
+        if format is None:
+            format = "JPEG" if self._format == "JPEG" else "PNG"
         fits = max_side is None or max(self._header_size) <= max_side
         if self._mime is not None and self._encoded is not None and fits and self._exif_orientation() == 1:
             return f"data:{self._mime};base64,{base64.b64encode(self._encoded).decode('ascii')}"

@@ -185,7 +185,8 @@ def test_data_url_sends_fitting_files_unchanged_and_re_encodes_the_rest(picture:
     jpeg = encode(picture, "JPEG", quality=90)
     url = Image(jpeg, lazy=True).to_data_url(max_side=64)
     assert url == "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
-    assert Image(jpeg).to_data_url(max_side=16).startswith("data:image/png;base64,")  # too big: resized
+    assert Image(jpeg).to_data_url(max_side=16).startswith("data:image/jpeg;base64,")  # resized, still a JPEG
+    assert Image(encode(picture, "PNG")).to_data_url(max_side=16).startswith("data:image/png;base64,")
     exif = PILImage.Exif()
     exif[0x0112] = 6
     rotated = encode(picture, "JPEG", exif=exif.tobytes())

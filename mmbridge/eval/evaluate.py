@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from ..data.sample import Sample
 from ..errors import ConfigError
 from ..provider import concurrency_of
 from .report import render_html, render_markdown
+from .rows import Row
 from .rundir import exclusive, record_run, run_identity
 from .runner import DEFAULT_CONCURRENCY, run_eval
 from .summary import summarize
@@ -34,6 +36,15 @@ def select(samples: list[Sample], tasks: set[str] | None, limit: int | None, see
         ids = [s.id for s in kept if s.task.value == task]
         chosen.update(random.Random(f"{seed}:{task}").sample(ids, min(limit, len(ids))))
     return [s for s in kept if s.id in chosen]
+
+
+def _write_reports(out: Path, summary: dict[str, Any], rows: list[Row], samples: list[Sample]) -> None:
+    with atomic_write(out / "summary.json") as f:
+        json.dump(summary, f, indent=2)
+    with atomic_write(out / "report.md") as f:
+        f.write(render_markdown(summary))
+    with atomic_write(out / "report.html") as f:
+        f.write(render_html(summary, rows, samples))
 
 
 def _pace(name: str, client: Client, given: int | Mapping[str, int] | None) -> int:
@@ -75,9 +86,10 @@ async def evaluate(
     config = config or load_config()
     out = Path(out)
     with exclusive(out):
-        samples = select(list(load_dataset(dataset, cache_dir=config.cache.dir)), tasks, limit, seed)
-        clients = {name: Client(name, config=config) for name in providers}
-        try:
+
+        def prepare() -> tuple[list[Sample], dict[str, Client], dict[str, Any]]:
+            samples = select(list(load_dataset(dataset, cache_dir=config.cache.dir)), tasks, limit, seed)
+            clients = {name: Client(name, config=config) for name in providers}
             identity = run_identity(
                 version=__version__,
                 dataset=dataset,
@@ -87,6 +99,11 @@ async def evaluate(
                 seed=seed,
                 providers={name: client.provider for name, client in clients.items()},
             )
+            return samples, clients, identity
+
+        # reading data, loading models and writing reports take seconds: not on the event loop
+        samples, clients, identity = await asyncio.to_thread(prepare)
+        try:
             record_run(out, identity, restart=restart)
             paces = {name: _pace(name, client, concurrency) for name, client in clients.items()}
             rows, reasked = await run_eval(
@@ -95,12 +112,7 @@ async def evaluate(
         finally:
             for client in clients.values():
                 await client.aclose()
-        summary = summarize(rows, samples, providers=providers, dataset=dataset, seed=seed)
+        summary = await asyncio.to_thread(summarize, rows, samples, providers=providers, dataset=dataset, seed=seed)
         summary["reasked_errors"] = reasked
-        with atomic_write(out / "summary.json") as f:
-            json.dump(summary, f, indent=2)
-        with atomic_write(out / "report.md") as f:
-            f.write(render_markdown(summary))
-        with atomic_write(out / "report.html") as f:
-            f.write(render_html(summary, rows, samples))
+        await asyncio.to_thread(_write_reports, out, summary, rows, samples)
     return summary

@@ -133,7 +133,10 @@ class Cached(WrapperProvider):
         if mode == "off" or not getattr(self.inner, "cacheable", True):
             return await self.inner.generate(request)
         start = time.perf_counter()
-        key = self.key(request)
+        if request.image.heavy and not request.image.is_decoded:  # hashing may decode: not on the loop
+            key = await asyncio.to_thread(self.key, request)
+        else:
+            key = self.key(request)
         if mode == "use":
             stored = self._get(key)
             if stored is not None:

@@ -25,6 +25,9 @@ from .prompts import render, templates_fingerprint
 
 __all__ = ["OpenAIProvider", "build"]
 
+#: how a picture that must be shrunk is re-encoded (mmbridge.Image.to_data_url); part of the identity
+IMAGE_ENCODING = "jpeg-from-jpeg-q90"
+
 OPENAI_URL = "https://api.openai.com/v1"
 
 
@@ -73,6 +76,19 @@ class OpenAIProvider(BaseProvider):
             weakref.WeakKeyDictionary()
         )
         self._lock = threading.Lock()
+        # made now, not on the first request: building one, and first touching .chat, import the
+        # HTTP stack and the chat types (~0.3 s), which would hold the first caller's event loop;
+        # the first loop to ask takes it
+        self._spare: openai.AsyncOpenAI | None = self._new_client()
+        _ = self._spare.chat.completions
+
+    def _new_client(self) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            api_key=self._key.get_secret_value(),
+            base_url=self.base_url,
+            timeout=self.options.timeout_s,
+            max_retries=0,  # mmbridge's Retrying is the one retry layer
+        )
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -85,6 +101,7 @@ class OpenAIProvider(BaseProvider):
             "temperature": o.temperature,
             "max_output_tokens": o.max_output_tokens,
             "max_image_side": o.max_image_side,
+            "image_encoding": IMAGE_ENCODING,
             "detail": o.detail,
             "structured_output": o.structured_output,
         }
@@ -94,12 +111,7 @@ class OpenAIProvider(BaseProvider):
         with self._lock:
             client = self._clients.get(loop)
             if client is None:
-                client = openai.AsyncOpenAI(
-                    api_key=self._key.get_secret_value(),
-                    base_url=self.base_url,
-                    timeout=self.options.timeout_s,
-                    max_retries=0,  # mmbridge's Retrying is the one retry layer
-                )
+                client, self._spare = self._spare or self._new_client(), None
                 self._clients[loop] = client
         return client
 
@@ -120,7 +132,8 @@ class OpenAIProvider(BaseProvider):
         return payload
 
     async def _generate(self, request: Request) -> Response:
-        payload = self._payload(request)
+        # a large picture may be decoded, shrunk and re-encoded here: tens of ms, so not on the loop
+        payload = await asyncio.to_thread(self._payload, request) if request.image.heavy else self._payload(request)
         with translate_errors(self.name, [self._key.get_secret_value()], self.options.timeout_s):
             completion = await self._client().chat.completions.create(**payload)
         return self._response(request, completion, structured="response_format" in payload)
