@@ -9,6 +9,7 @@ support is a row marked ``unsupported``, written without calling it.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from ..batch import progress_bar, run_batch
 from ..client import Client
 from ..data.sample import Sample
 from ..errors import CacheError, UnsupportedTaskError
+from ..image import Image
 from ..types import Response
 from .rows import ROWS_FILE, Row, RowError, compact_rows, read_rows
 from .scoring import sample_score
@@ -24,6 +26,30 @@ __all__ = ["DEFAULT_CONCURRENCY", "ROWS_FILE", "read_rows", "run_eval"]
 
 #: calls at once for a provider that sets no concurrency of its own
 DEFAULT_CONCURRENCY = 8
+
+
+class _Pictures:
+    """Each picture read (and decoded, and hashed) once while the samples that share it are asked.
+
+    Samples of one image come together in a dataset, so the most recent few thousand are kept.
+    Reading a file per sample also made requests reach the local model's batcher one by one
+    after each forward pass, too slowly to fill the next batch.
+    """
+
+    def __init__(self, clients: Mapping[str, Client], keep: int = 4096) -> None:
+        self.clients, self.keep = clients, keep
+        self.seen: OrderedDict[tuple[str, Path], Image] = OrderedDict()
+
+    def __call__(self, name: str, path: Path) -> Image:
+        key = (name, path)
+        image = self.seen.get(key)
+        if image is None:
+            image = self.seen[key] = self.clients[name].image(path)
+            if len(self.seen) > self.keep:
+                self.seen.popitem(last=False)
+        else:
+            self.seen.move_to_end(key)
+        return image
 
 
 def _row(sample: Sample, provider: str, response: Response | None, error: Exception | None) -> Row:
@@ -71,6 +97,7 @@ async def run_eval(
     todo = [(s, name) for s, name in wanted if (s.id, name) not in done]
     reasked = sum(1 for s, name in todo if (s.id, name) in found)
     broken: list[CacheError] = []  # a cache that fails stops the run: answers would not be kept
+    pictures = _Pictures(clients)
     with path.open("a", encoding="utf-8") as sink, progress_bar(progress, "evaluating") as bar:
         task = bar.add_task("evaluating", total=len(todo), failed=0) if bar is not None else None
         failed = 0
@@ -97,7 +124,7 @@ async def run_eval(
                 )
                 return
             try:
-                response = await client.agenerate(sample.to_request(client.image(sample.image)))
+                response = await client.agenerate(sample.to_request(pictures(name, sample.image)))
             except CacheError as exc:
                 broken.append(exc)
             except Exception as exc:  # noqa: BLE001 - every failure becomes an error row, counted apart
