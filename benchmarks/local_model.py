@@ -47,6 +47,9 @@ def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
     return float(total)
 
 
+TIME_TARGET_VQA = 0.97  # validation vqa accuracy whose first arrival times training
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -89,7 +92,9 @@ def accuracy_part(client: Client, samples: list, images: dict) -> None:
 
 def training_time(checkpoint: Path) -> None:
     info = json.loads((checkpoint / "config.json").read_text()).get("info", {})
-    reached = info.get("vqa_target_reached_s")
+    # the first validation at the target, from the run's history (older checkpoints recorded it directly)
+    hits = [h["elapsed_s"] for h in info.get("history", []) if h.get("vqa_acc", 0.0) >= TIME_TARGET_VQA]
+    reached = hits[0] if hits else info.get("vqa_target_reached_s")
     shown = "not reached" if reached is None else f"{reached / 60:.1f} min"
     print(
         f"time to vqa >= 97% on validation, from scratch: {shown} (target <= 15 min; "

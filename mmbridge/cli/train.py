@@ -29,6 +29,17 @@ def register(app: typer.Typer) -> None:
         lr: Annotated[float, typer.Option(min=0)] = 1e-3,
         validate_every: Annotated[float, typer.Option(min=1, help="Seconds between validations.")] = 120.0,
         config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file (for the cache dir).")] = None,
+        scene: Annotated[
+            bool, typer.Option("--scene/--no-scene", help="Learn from meta.scene when every sample has one.")
+        ] = True,
+        max_answers: Annotated[int, typer.Option(min=1, help="Most frequent answers kept as classes.")] = 3129,
+        image_size: Annotated[int | None, typer.Option(min=16, help="Model input side [default: 64].")] = None,
+        d_model: Annotated[int | None, typer.Option(min=8, help="Token width [default: 128].")] = None,
+        n_heads: Annotated[int | None, typer.Option(min=1, help="Attention heads [default: 4].")] = None,
+        cnn_width: Annotated[int | None, typer.Option(min=4, help="CNN channels [default: 64].")] = None,
+        image_layers: Annotated[int | None, typer.Option(min=0, help="Image self-attention layers [2].")] = None,
+        fusion_layers: Annotated[int | None, typer.Option(min=1, help="Text-image fusion layers [3].")] = None,
+        caption_layers: Annotated[int | None, typer.Option(min=1, help="Caption decoder layers [2].")] = None,
     ) -> None:
         """Train the local fused model on any dataset in the project's format."""
         from ..config import load_config
@@ -41,6 +52,15 @@ def register(app: typer.Typer) -> None:
             raise ProviderNotInstalledError(
                 "mmbridge train needs mmbridge-torch", install=install_command("mmbridge-torch")
             ) from None
+        sizes = {
+            "image_size": image_size,
+            "d_model": d_model,
+            "n_heads": n_heads,
+            "cnn_width": cnn_width,
+            "image_layers": image_layers,
+            "fusion_layers": fusion_layers,
+            "caption_layers": caption_layers,
+        }
         run_training(
             data=data,
             out=out,
@@ -54,4 +74,7 @@ def register(app: typer.Typer) -> None:
             lr=lr,
             validate_every_s=validate_every,
             cache_dir=load_config(config).cache.dir,
+            scene=scene,
+            max_answers=max_answers,
+            model={k: v for k, v in sizes.items() if v is not None},
         )

@@ -33,6 +33,9 @@ def run_training(**kwargs: Any) -> dict[str, Any]:
     try:
 
         def update(event: dict[str, Any]) -> None:
+            if event["event"] == "info":
+                console.print(event["message"])
+                return
             bar.start()  # once; later calls return at once
             if event["event"] == "step":
                 bar.update(

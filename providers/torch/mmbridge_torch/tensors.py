@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,13 +12,14 @@ from PIL import ImageOps
 
 from mmbridge.data.sample import Sample
 from mmbridge.errors import DatasetError, ImageError
+from mmbridge.eval.metrics.vqa import vqa_accuracy
 from mmbridge.extract import normalize_answer
 from mmbridge.image import Image
 from mmbridge.types import Task
 
 from .vocab import PAD, VERIFY, VQA, Vocab
 
-__all__ = ["Prepared", "allowed_answers", "letterbox", "prepare"]
+__all__ = ["Prepared", "allowed_answers", "letterbox", "prepare", "soft_targets"]
 
 
 def letterbox(image: PILImage.Image, size: int) -> torch.Tensor:
@@ -46,7 +46,12 @@ class Prepared:
     c_tokens: torch.Tensor  # (C,R,T) references, padded; R = most references of any sample
     c_refs: torch.Tensor  # (C,) how many references each has
     per_image: list[list[int]]  # query indices of each image
-    # auxiliary targets from meta.scene, per image and grid cell (None when the data has no scenes)
+    # vqa targets as soft scores (each candidate's VQA accuracy, normalized): sparse (query, answer) pairs
+    soft_index: torch.Tensor  # (K,2)
+    soft_value: torch.Tensor  # (K,)
+    image_samples: list[Sample]  # the sample that brought each image
+    q_samples: list[Sample]  # the sample of each query
+    # auxiliary targets from meta.scene (see scene.py), per image and grid cell; None unless attached
     cell_color: torch.Tensor | None = None  # (N,G) 0 = empty, else 1 + colour index
     cell_shape: torch.Tensor | None = None  # (N,G) 0 = empty, else 1 + shape index
     cell_offset: torch.Tensor | None = None  # (N,G,2) centre within the cell, 0..1
@@ -58,6 +63,17 @@ class Prepared:
 def answer_of(sample: Sample) -> str:
     """The training target of a vqa sample: its most common normalized answer."""
     return Counter(normalize_answer(a) for a in sample.answers or []).most_common(1)[0][0]
+
+
+def soft_targets(sample: Sample) -> list[tuple[str, float]]:
+    """Each distinct answer of a vqa sample with its share of the target: its VQA accuracy against
+    all the answers (Teney et al. 2018), normalized to sum to one. One answer: all of it."""
+    candidates = sorted({normalize_answer(a) for a in sample.answers or []})
+    scores = [vqa_accuracy(c, sample.answers or []) for c in candidates]
+    total = sum(scores)
+    if total <= 0:  # fewer than three annotators agree on anything: the answers share it evenly
+        return [(c, 1 / len(candidates)) for c in candidates]
+    return [(c, score / total) for c, score in zip(candidates, scores, strict=True) if score > 0]
 
 
 def allowed_answers(choices: Sequence[str] | None, answer_index: dict[str, int]) -> torch.Tensor:
@@ -73,82 +89,6 @@ def allowed_answers(choices: Sequence[str] | None, answer_index: dict[str, int])
     return mask
 
 
-def _scene_problem(scene: object) -> str | None:
-    """What is wrong with a meta.scene, or None when the auxiliary losses can read it."""
-    if not isinstance(scene, dict) or not isinstance(scene.get("objects"), list):
-        return "it must be an object with an 'objects' list"
-    if not all(isinstance(scene.get(k), (int, float)) and scene[k] > 0 for k in ("width", "height")):
-        return "it needs a positive width and height"
-    for o in scene["objects"]:
-        if not (isinstance(o, dict) and isinstance(o.get("color"), str) and isinstance(o.get("shape"), str)):
-            return "each object needs a colour and a shape (strings)"
-        if not all(isinstance(o.get(k), (int, float)) and not isinstance(o.get(k), bool) for k in ("x", "y")):
-            return "each object needs a numeric x and y"
-    return None
-
-
-def scene_vocab(samples: list[Sample]) -> tuple[list[str], list[str]] | None:
-    """Colours and shapes of every meta.scene, or None when some sample has no scene.
-
-    A scene that is there but malformed is a DatasetError, not a silent loss of supervision.
-    """
-    scenes = [s.meta.get("scene") for s in samples]
-    for sample, scene in zip(samples, scenes, strict=True):
-        problem = _scene_problem(scene) if scene is not None else None
-        if problem:
-            raise DatasetError(f"sample {sample.id}: meta.scene is malformed ({problem}); fix it or leave it out")
-    if not scenes or any(sc is None for sc in scenes):
-        return None
-    colors = sorted({o["color"] for sc in scenes for o in sc["objects"]})  # type: ignore[index]
-    shapes = sorted({o["shape"] for sc in scenes for o in sc["objects"]})  # type: ignore[index]
-    return colors, shapes
-
-
-def _place(o: dict, scene: dict, image_size: int) -> tuple[float, float, int]:
-    """An object's centre in the letterboxed image (pixels) and its grid cell."""
-    grid = image_size // 8
-    width, height = scene["width"], scene["height"]
-    scale = image_size / max(width, height)  # letterboxing: uniform scale, then centred
-    x = o["x"] * scale + (image_size - width * scale) / 2
-    y = o["y"] * scale + (image_size - height * scale) / 2
-    return x, y, min(int(y // 8), grid - 1) * grid + min(int(x // 8), grid - 1)
-
-
-def referent(text: str, scene: dict, colors: list[str], shapes: list[str], image_size: int, nth: int = 0) -> int:
-    """The grid cell of the ``nth`` object a question or statement names (by its colour, or by a shape
-    only one object has), or -1. Only a training signal: it teaches attention to find what is named."""
-    words = re.findall(r"[a-z]+", text.lower())
-    names = [
-        w if w in colors else w.rstrip("s")
-        for i, w in enumerate(words)
-        if w in colors or (w.rstrip("s") in shapes and not (i and words[i - 1] in colors))  # "red circle": one name
-    ]
-    return answer_referent(names[nth], scene, colors, shapes, image_size) if len(names) > nth else -1
-
-
-def answer_referent(answer: str, scene: dict, colors: list[str], shapes: list[str], image_size: int) -> int:
-    """The grid cell of the one object an answer describes (its colour, or a shape only it has),
-    or -1: for "what colour is the object closest to the red object?", the closest object."""
-    key = "color" if answer in colors else "shape" if answer in shapes else None
-    named = [o for o in scene["objects"] if key and o[key] == answer]
-    return _place(named[0], scene, image_size)[2] if len(named) == 1 else -1
-
-
-def _cell_targets(
-    scene: dict, colors: list[str], shapes: list[str], image_size: int
-) -> tuple[list[int], list[int], list[list[float]]]:
-    grid = image_size // 8
-    color, shape = [0] * grid * grid, [0] * grid * grid
-    offset = [[0.5, 0.5] for _ in range(grid * grid)]
-    for o in scene["objects"]:
-        x, y, cell = _place(o, scene, image_size)
-        cx, cy = cell % grid, cell // grid
-        if o["color"] in colors and o["shape"] in shapes:
-            color[cell], shape[cell] = colors.index(o["color"]) + 1, shapes.index(o["shape"]) + 1
-            offset[cell] = [x / 8 - cx, y / 8 - cy]
-    return color, shape, offset
-
-
 def prepare(
     samples: list[Sample],
     vocab: Vocab,
@@ -156,12 +96,12 @@ def prepare(
     image_size: int,
     max_text: int,
     max_caption: int,
-    scene_names: tuple[list[str], list[str]] | None = None,
 ) -> Prepared:
+    """Every image decoded once and letterboxed, every query and caption as token ids."""
     answer_index = {a: i for i, a in enumerate(answers)}
     image_ids: dict[str, int] = {}
     pictures: list[torch.Tensor] = []
-    cells: list[tuple[list[int], list[int], list[list[float]]]] = []
+    first_of: list[Sample] = []  # the sample that brought each image
 
     def image_id(sample: Sample) -> int:
         key = str(sample.image)
@@ -170,12 +110,13 @@ def prepare(
                 pictures.append(letterbox(Image(sample.image).pil, image_size))
             except ImageError as exc:
                 raise DatasetError(f"sample {sample.id}: {exc}") from None
-            if scene_names is not None:
-                cells.append(_cell_targets(sample.meta["scene"], *scene_names, image_size))
+            first_of.append(sample)
             image_ids[key] = len(pictures) - 1
         return image_ids[key]
 
-    q_image, q_tokens, q_task, q_target, q_choices, q_type, q_referent, q_answer_cell = ([] for _ in range(8))
+    q_image, q_tokens, q_task, q_target, q_choices, q_type = ([] for _ in range(6))
+    q_samples: list[Sample] = []
+    soft: list[tuple[int, int, float]] = []  # (query, answer, target) of vqa soft scores
     c_image, c_tokens = [], []
     for s in samples:
         if s.task is Task.CAPTION:
@@ -184,15 +125,10 @@ def prepare(
             continue
         q_image.append(image_id(s))
         q_type.append(str(s.meta.get("type", "-")))
+        q_samples.append(s)
         answer = answer_of(s) if s.task is Task.VQA else ""
-        if scene_names is not None:
-            scene = s.meta["scene"]
-            q_referent.append(referent(s.question or s.statement or "", scene, *scene_names, image_size))
-            # the second reading finds what a vqa answer describes, or the second object a statement names
-            if s.task is Task.VQA:
-                q_answer_cell.append(answer_referent(answer, scene, *scene_names, image_size))
-            else:
-                q_answer_cell.append(referent(s.statement or "", scene, *scene_names, image_size, nth=1))
+        if s.task is Task.VQA:
+            soft += [(len(q_samples) - 1, answer_index[a], t) for a, t in soft_targets(s) if a in answer_index]
         if s.task is Task.VQA:
             q_tokens.append(vocab.encode(s.question or "", max_text, prefix=VQA))
             q_task.append(0)
@@ -220,9 +156,8 @@ def prepare(
         c_tokens=torch.tensor(padded, dtype=torch.long).view(-1, refs, max_caption),
         c_refs=torch.tensor([len(c) for c in c_tokens], dtype=torch.long),
         per_image=per_image,
-        cell_color=torch.tensor([c[0] for c in cells], dtype=torch.long) if cells else None,
-        cell_shape=torch.tensor([c[1] for c in cells], dtype=torch.long) if cells else None,
-        cell_offset=torch.tensor([c[2] for c in cells], dtype=torch.float) if cells else None,
-        q_referent=torch.tensor(q_referent, dtype=torch.long) if scene_names is not None else None,
-        q_answer_cell=torch.tensor(q_answer_cell, dtype=torch.long) if scene_names is not None else None,
+        soft_index=torch.tensor([(q, a) for q, a, _ in soft], dtype=torch.long).view(-1, 2),
+        soft_value=torch.tensor([t for _, _, t in soft], dtype=torch.float),
+        image_samples=first_of,
+        q_samples=q_samples,
     )

@@ -12,7 +12,8 @@ import pytest
 import torch
 from mmbridge_torch.checkpoint import load_checkpoint
 from mmbridge_torch.model import FusedModel, ModelConfig
-from mmbridge_torch.tensors import answer_referent, letterbox, referent
+from mmbridge_torch.scene import answer_referent, referent
+from mmbridge_torch.tensors import letterbox
 from mmbridge_torch.train import TrainOptions, train
 from mmbridge_torch.vocab import UNK, Vocab
 
