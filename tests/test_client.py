@@ -110,26 +110,32 @@ def test_batch_concurrency_bound_and_progress_bar(shapes_png: Path, capsys: pyte
     assert "answering" in capsys.readouterr().err
 
 
-def test_limited_caps_concurrency_and_spaces_starts(shapes_png: Path) -> None:
-    starts: list[float] = []
-    in_flight, peak = 0, 0
-    lock = threading.Lock()
+class _InFlight:
+    """A function provider's body that takes 50 ms and records its starts and its peak concurrency."""
 
-    async def record(request: Request) -> str:
-        nonlocal in_flight, peak
-        with lock:
-            starts.append(time.monotonic())
-            in_flight += 1
-            peak = max(peak, in_flight)
+    def __init__(self) -> None:
+        self.starts: list[float] = []
+        self.now = self.peak = 0
+        self.lock = threading.Lock()
+
+    async def call(self, request: Request) -> str:
+        with self.lock:
+            self.starts.append(time.monotonic())
+            self.now += 1
+            self.peak = max(self.peak, self.now)
         await asyncio.sleep(0.05)
-        with lock:
-            in_flight -= 1
+        with self.lock:
+            self.now -= 1
         return "ok"
 
-    inner = Client("function", fn=record).provider
+
+def test_limited_caps_concurrency_and_spaces_starts(shapes_png: Path) -> None:
+    record = _InFlight()
+    starts = record.starts
+    inner = Client("function", fn=record.call).provider
     with Client(Limited(inner, max_concurrency=2)) as client:
         client.batch([Request.caption(shapes_png)] * 8, concurrency=8, progress=False)
-    assert peak == 2
+    assert record.peak == 2
     starts.clear()
     with Client(Limited(inner, requests_per_minute=600)) as client:  # one start per 0.1 s
         client.batch([Request.caption(shapes_png)] * 4, concurrency=4, progress=False)
@@ -179,20 +185,8 @@ def test_client_rejects_options_with_a_provider_instance() -> None:
 
 
 def test_limited_holds_across_event_loops_and_cancellation(shapes_png: Path) -> None:
-    in_flight, peak = 0, 0
-    lock = threading.Lock()
-
-    async def record(request: Request) -> str:
-        nonlocal in_flight, peak
-        with lock:
-            in_flight += 1
-            peak = max(peak, in_flight)
-        await asyncio.sleep(0.05)
-        with lock:
-            in_flight -= 1
-        return "ok"
-
-    limited = Limited(Client("function", fn=record).provider, max_concurrency=2)
+    record = _InFlight()
+    limited = Limited(Client("function", fn=record.call).provider, max_concurrency=2)
     image = Request.caption(shapes_png)
 
     async def many() -> None:
@@ -205,6 +199,6 @@ def test_limited_holds_across_event_loops_and_cancellation(shapes_png: Path) -> 
         thread.start()
     for thread in loops:
         thread.join(timeout=30)
-    assert peak == 2
+    assert record.peak == 2
     asyncio.run(many())  # every slot came back: a third round is not stuck
-    assert peak == 2
+    assert record.peak == 2
