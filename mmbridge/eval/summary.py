@@ -40,7 +40,7 @@ SCHEMA = "mmbridge.eval.summary/1"
 
 def _task_summary(rows: list[Row], task: str, samples: dict[str, Sample], seed: int) -> dict[str, Any]:
     unsupported = bool(rows) and all(r.unsupported for r in rows)
-    answered = [r for r in rows if not r.unsupported and r.error is None]
+    answered = [r for r in rows if r.ok]
     errors = sum(1 for r in rows if r.error is not None)
     asked = len(rows) - sum(1 for r in rows if r.unsupported)
     unparsed = sum(1 for r in answered if task == "vqa" and r.answer is None or task == "verify" and r.label is None)
@@ -69,7 +69,7 @@ def _pair(
     a: str, b: str, task: str, by_provider: dict[str, dict[str, Row]], samples: dict[str, Sample], seed: int
 ) -> dict[str, Any] | None:
     ra, rb = by_provider[a], by_provider[b]
-    common = [k for k, r in ra.items() if r.task == task and k in rb and _ok(r) and _ok(rb[k])]
+    common = [k for k, r in ra.items() if r.task == task and k in rb and r.ok and rb[k].ok]
     if not common:
         return None
     metric = MAIN_METRIC[task]
@@ -94,10 +94,6 @@ def _pair(
     }
 
 
-def _ok(row: Row) -> bool:
-    return row.error is None and not row.unsupported
-
-
 def summarize(
     rows: list[Row], samples: list[Sample], *, providers: list[str], dataset: str, seed: int = 0
 ) -> dict[str, Any]:
@@ -118,9 +114,9 @@ def summarize(
     tasks = sorted({s.task.value for s in samples})
     for name in providers:
         mine = list(keyed[name].values())
-        latencies = np.array([r.latency_s for r in mine if _ok(r) and r.latency_s is not None])
-        costs = [r.cost_usd for r in mine if _ok(r) and r.cost_usd is not None]
-        answered = sum(1 for r in mine if _ok(r))
+        latencies = np.array([r.latency_s for r in mine if r.ok and r.latency_s is not None])
+        costs = [r.cost_usd for r in mine if r.ok and r.cost_usd is not None]
+        answered = sum(1 for r in mine if r.ok)
         summary["providers"][name] = {
             "tasks": {t: _task_summary([r for r in mine if r.task == t], t, by_id, seed) for t in tasks},
             "latency_s": {
