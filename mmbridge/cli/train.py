@@ -40,6 +40,16 @@ def register(app: typer.Typer) -> None:
         image_layers: Annotated[int | None, typer.Option(min=0, help="Image self-attention layers [2].")] = None,
         fusion_layers: Annotated[int | None, typer.Option(min=1, help="Text-image fusion layers [3].")] = None,
         caption_layers: Annotated[int | None, typer.Option(min=1, help="Caption decoder layers [2].")] = None,
+        backbone: Annotated[
+            str | None,
+            typer.Option(help="cnn, or resnet18, resnet50, mobilenet_v3_small, efficientnet_b0 for photos."),
+        ] = None,
+        backbone_weights: Annotated[
+            str | None, typer.Option(help="DEFAULT (torchvision's, downloaded) or a state-dict file.")
+        ] = None,
+        finetune_backbone: Annotated[
+            bool, typer.Option("--finetune-backbone", help="Train the backbone too (default: frozen).")
+        ] = False,
     ) -> None:
         """Train the local fused model on any dataset in the project's format."""
         from ..config import load_config
@@ -60,6 +70,8 @@ def register(app: typer.Typer) -> None:
             "image_layers": image_layers,
             "fusion_layers": fusion_layers,
             "caption_layers": caption_layers,
+            "backbone": backbone,
+            "finetune_backbone": finetune_backbone or None,
         }
         run_training(
             data=data,
@@ -76,5 +88,6 @@ def register(app: typer.Typer) -> None:
             cache_dir=load_config(config).cache.dir,
             scene=scene,
             max_answers=max_answers,
+            backbone_weights=backbone_weights,
             model={k: v for k, v in sizes.items() if v is not None},
         )

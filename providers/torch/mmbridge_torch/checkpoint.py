@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from mmbridge.errors import ConfigError
 
+from .backbones import BACKBONES
 from .model import FusedModel, ModelConfig
 from .vocab import SPECIALS, Vocab
 
@@ -152,6 +153,14 @@ def _model_config(folder: Path, config: dict[str, Any]) -> ModelConfig:
     if unknown or missing:
         raise _refuse(folder, f"model keys unknown: {unknown or 'none'}, missing: {missing or 'none'}")
     for name, value in given.items():
+        if name == "backbone":
+            if value != "cnn" and value not in BACKBONES:
+                raise _refuse(folder, f"model.backbone {value!r} is not cnn or one of {', '.join(BACKBONES)}")
+            continue
+        if name == "finetune_backbone":
+            if not isinstance(value, bool):
+                raise _refuse(folder, f"model.finetune_backbone must be true or false, got {value!r}")
+            continue
         low, high = _LIMITS.get(name, _DEFAULT_LIMIT)
         number = name == "dropout"
         if isinstance(value, bool) or not isinstance(value, (int, float) if number else int):

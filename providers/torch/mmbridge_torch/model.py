@@ -59,6 +59,10 @@ class ModelConfig:
     max_text: int = 24  # tokens of a question or statement (task token included)
     max_caption: int = 40  # tokens of a caption (bos/eos included)
     dropout: float = 0.0
+    # the image encoder: "cnn" (the small CNN below, for small synthetic images) or a torchvision
+    # trunk for photos (backbones.BACKBONES), frozen unless finetune_backbone
+    backbone: str = "cnn"
+    finetune_backbone: bool = False
     # auxiliary heads, trained only when samples carry their scene (meta.scene): per grid cell, the
     # colour and shape of the object centred there and its offset in the cell; 0 turns them off
     aux_colors: int = 0
@@ -230,12 +234,48 @@ class ImageEncoder(nn.Module):
         return tokens + self.pos(pos)
 
 
+class BackboneEncoder(nn.Module):
+    """A torchvision trunk (ImageNet-normalized input, output stride 32) projected to grid tokens.
+
+    Takes (B,3,S,S) uint8 pixels, or the trunk's own (B,C,g,g) float features (training with a
+    frozen trunk computes those once, see backbones.cached_features)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        from .backbones import build_trunk, trunk_shape
+
+        channels, self.grid = trunk_shape(cfg.backbone, cfg.image_size)
+        self.trunk = build_trunk(cfg.backbone)
+        self.frozen = not cfg.finetune_backbone
+        self.trunk.requires_grad_(not self.frozen)
+        self.proj = nn.Linear(channels, cfg.d_model)
+        self.pos = nn.Linear(3, cfg.d_model)
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+
+    def train(self, mode: bool = True) -> BackboneEncoder:
+        super().train(mode)
+        if self.frozen:
+            self.trunk.eval()  # a frozen trunk keeps its batch-norm statistics
+        return self
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        x = (images.float() / 255.0 - self.mean) / self.std
+        return self.trunk(x.contiguous(memory_format=torch.channels_last))  # (B,C,g,g)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.features(images) if images.dtype == torch.uint8 else images.float()
+        tokens = self.proj(x.flatten(2).transpose(1, 2))  # (B,G,D)
+        xy = _coords(x.shape[-1], x.device).flatten(1).T  # (G,2)
+        return tokens + self.pos(torch.cat([xy, (xy**2).sum(-1, keepdim=True)], dim=-1))
+
+
 class FusedModel(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
         d = cfg.d_model
-        self.encoder = ImageEncoder(cfg)
+        self.encoder = ImageEncoder(cfg) if cfg.backbone == "cnn" else BackboneEncoder(cfg)
         self.image_blocks = nn.ModuleList(Block(cfg, cross=False) for _ in range(cfg.image_layers))
         self.image_ln = nn.LayerNorm(d)
         self.sink = nn.Parameter(torch.zeros(1, 1, d))  # attended to when nothing in the image matches
@@ -273,7 +313,8 @@ class FusedModel(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def encode_images(self, images: torch.Tensor, *, cells: bool = False) -> Any:
-        """(B,3,S,S) uint8 -> image ``Memory``: G+1 tokens, the sink first, and their positions.
+        """(B,3,S,S) uint8 (or a frozen backbone's features) -> image ``Memory``: G+1 tokens, the
+        sink first, and their positions.
 
         With ``cells=True`` also the auxiliary per-cell outputs (colour logits, shape logits, offset).
         A token's position is its cell's centre, or, with the auxiliary heads, the predicted centre

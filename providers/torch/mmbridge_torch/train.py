@@ -34,6 +34,7 @@ from mmbridge.data.sample import Sample
 from mmbridge.errors import ConfigError, DatasetError
 from mmbridge.types import Task
 
+from .backbones import cached_features, load_trunk_weights, trunk_identity
 from .checkpoint import check_resumable, load_checkpoint, load_optimizer, save_checkpoint
 from .model import FusedModel, ModelConfig, cosine_lr
 from .scene import attach, scene_vocab
@@ -64,6 +65,8 @@ class TrainOptions:
     scene: bool = True
     #: the most frequent answers kept as classes (VQA v2's usual 3,129); the rest are not trained on
     max_answers: int = 3129
+    #: with model={"backbone": ...}: "DEFAULT" (torchvision's, downloaded here) or a state-dict file
+    backbone_weights: str | None = None
 
 
 def pick_device(name: str) -> torch.device:
@@ -308,7 +311,9 @@ def train(options: TrainOptions, on_update: Callable[[dict[str, Any]], None] | N
     train_set, val_set = load_samples(options)
     last = options.out / "last"
     # colours and shapes of meta.scene when every sample has one and scenes are wanted, else None
-    names = scene_vocab(train_set) if options.scene else None
+    # (its targets are per 8-pixel cell of the small CNN: not for a backbone's grid)
+    cnn = options.model.get("backbone", "cnn") == "cnn"
+    names = scene_vocab(train_set) if options.scene and cnn else None
     covered: float | None = None  # known for a vocabulary built now, not a resumed one
     if options.resume and (last / "config.json").is_file():
         ckpt = load_checkpoint(last, device)
@@ -318,9 +323,12 @@ def train(options: TrainOptions, on_update: Callable[[dict[str, Any]], None] | N
         vocab, answers, covered = _vocabularies(train_set, options.max_answers)
         aux = {"aux_colors": len(names[0]), "aux_shapes": len(names[1])} if names else {}
         cfg = ModelConfig(vocab_size=len(vocab), answer_size=max(len(answers), 1), **{**aux, **options.model})
-        model = FusedModel(cfg).to(device)
+        model = FusedModel(cfg)
+        if cfg.backbone != "cnn" and options.backbone_weights:
+            load_trunk_weights(model.encoder.trunk, cfg.backbone, options.backbone_weights)
+        model.to(device)
     cfg = model.cfg
-    if names is not None and (len(names[0]), len(names[1])) != (cfg.aux_colors, cfg.aux_shapes):
+    if names is not None and (cfg.backbone, len(names[0]), len(names[1])) != ("cnn", cfg.aux_colors, cfg.aux_shapes):
         names = None  # a resumed model whose scene vocabulary differs: train without the auxiliary loss
     data = prepare(train_set, vocab, answers, cfg.image_size, cfg.max_text, cfg.max_caption)
     if names is not None:
@@ -328,9 +336,21 @@ def train(options: TrainOptions, on_update: Callable[[dict[str, Any]], None] | N
     if on_update and answers and covered is not None:  # said once the data has proved readable
         on_update({"event": "info", "message": f"{len(answers):,} answers cover {covered:.1%} of the vqa samples"})
     val = prepare(val_set, vocab, answers, cfg.image_size, cfg.max_text, cfg.max_caption) if val_set else None
+    if cfg.backbone != "cnn" and not cfg.finetune_backbone:  # a frozen trunk: its features once, from disk after
+        encoder = model.encoder
+        identity = trunk_identity(encoder.trunk, cfg.backbone, cfg.image_size)
+
+        def trunk_features(pixels: torch.Tensor) -> torch.Tensor:
+            with autocast(device, bf16):  # as the provider answers: the same features
+                return encoder.features(pixels.to(device))
+
+        for split in (data, val):
+            if split is not None:
+                split.images = cached_features(trunk_features, identity, split.images, options.cache_dir)
     captions_of = _caption_index(data)
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "pos" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "pos" not in n)]
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]  # not a frozen trunk
+    decay = [p for n, p in trainable if p.dim() >= 2 and "pos" not in n]
+    no_decay = [p for n, p in trainable if not (p.dim() >= 2 and "pos" not in n)]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": options.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=options.lr,
