@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from mmbridge.errors import ConfigError
+from mmbridge.errors import ConfigError, ProviderError
 from mmbridge.extract import answer_response, label_response, normalize_answer
 from mmbridge.provider import BaseProvider
 from mmbridge.types import Request, Response, Task
@@ -90,13 +90,15 @@ class TorchProvider(BaseProvider):
     def _answer_batch(self, requests: Sequence[Request]) -> list[Response | BaseException]:
         images, found = self._images(requests)
         good = [i for i, f in enumerate(found) if isinstance(f, int)]
-        if images is not None and len(good) == len(requests):
-            return self._answer(images, requests, found)  # type: ignore[arg-type] - all ints
         results: list[Any] = list(found)  # each failed picture's error stays with its request
-        if images is not None:
+        if images is None:
+            return results
+        try:
             answers = self._answer(images, [requests[i] for i in good], [found[i] for i in good])  # type: ignore[misc]
-            for i, answer in zip(good, answers, strict=True):
-                results[i] = answer
+        except (RuntimeError, MemoryError) as exc:  # out of memory, a kernel or device fault
+            answers = [_failure(self.name, exc, len(good))] * len(good)
+        for i, answer in zip(good, answers, strict=True):
+            results[i] = answer
         return results
 
     def _answer(
@@ -157,6 +159,14 @@ class TorchProvider(BaseProvider):
 
     async def aclose(self) -> None:
         self._batcher.close()
+
+
+def _failure(name: str, exc: BaseException, batch: int) -> ProviderError:
+    """A torch failure as a ProviderError (so Fallback moves on and the CLI exits 1), in one line."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, MemoryError) or "out of memory" in text.lower():
+        return ProviderError(f"out of memory on a batch of {batch}; lower max_batch ({text})", provider=name)
+    return ProviderError(f"the local model failed on a batch of {batch}: {type(exc).__name__}: {text}", provider=name)
 
 
 def build(name: str, options: TorchOptions) -> TorchProvider:

@@ -85,3 +85,28 @@ def test_a_broken_image_fails_only_its_own_request_in_a_shared_batch(tiny_run: P
     assert provider.batches - before == 1  # they really shared a forward pass
     failed = [i for i, r in enumerate(results) if isinstance(r, Exception)]
     assert failed == [7] and isinstance(results[7], ImageError) and "truncated" in str(results[7])
+
+
+def test_a_torch_failure_is_a_provider_error_and_fallback_moves_on(
+    tiny_run: Path, shapes_png: Path, tmp_path: Path, monkeypatch
+) -> None:
+    import torch
+
+    from mmbridge import ProviderError
+
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr("mmbridge_torch.model.FusedModel.encode_images", out_of_memory)
+    with (
+        _client(tiny_run) as client,
+        pytest.raises(ProviderError, match="out of memory on a batch of 1; lower max_batch"),
+    ):
+        client.ask(shapes_png, "What shape is the red object?")
+    config = tmp_path / "mmbridge.toml"
+    config.write_text(
+        f'[cache]\nenabled = false\n[providers.local]\ntype = "torch"\ncheckpoint = "{tiny_run / "best"}"\n'
+        '[providers.both]\ntype = "fallback"\nproviders = ["local", "fake"]\n'
+    )
+    with Client.from_config(config, "both") as client:
+        assert client.ask(shapes_png, "What color is the circle?").provider == "fake"
