@@ -10,6 +10,8 @@ Targets (issue 5), on >= 2,000 questions, 1,000 captions and 2,000 statements:
 
 Run: python benchmarks/local_model.py [--checkpoint builtin:shapes] [--timing-checkpoint DIR] [--images 1000]
      [--seed 20261128]
+     python benchmarks/local_model.py --learning [--minutes 15]: training from scratch on a user's kind of
+     data, beside the seed's baseline (see benchmarks/learning.py)
 """
 
 from __future__ import annotations
@@ -174,7 +176,15 @@ def main() -> None:
     parser.add_argument("--timing-checkpoint", help="the run whose time to target to report (default: --checkpoint)")
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=20261128)
+    parser.add_argument("--learning", action="store_true", help="train from scratch instead (benchmarks/learning.py)")
+    parser.add_argument("--minutes", type=float, default=15.0, help="with --learning: the training budget of each")
+    parser.add_argument("--datasets", nargs="+", default=["shapes", "sort-of-clevr"], help="with --learning")
     args = parser.parse_args()
+    if args.learning:
+        from learning import main as learning
+
+        learning(args.minutes, args.datasets)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         generate_shapes(tmp, images=args.images, seed=args.seed, val_fraction=0, test_fraction=1.0, progress=False)
         samples = list(load_dataset(Path(tmp) / "test.jsonl"))
