@@ -16,8 +16,8 @@ import time
 
 import torch
 from mmbridge_torch.backbones import BACKBONES
+from mmbridge_torch.device import autocast, bf16_helps
 from mmbridge_torch.model import FusedModel, ModelConfig
-from mmbridge_torch.train import autocast, bf16_helps
 
 
 def rate(encoder: torch.nn.Module, images: torch.Tensor, bf16: bool, repeats: int = 3) -> float:

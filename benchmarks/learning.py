@@ -26,8 +26,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from mmbridge_torch.checkpoint import load_checkpoint
+from mmbridge_torch.evaluation import evaluate_prepared
 from mmbridge_torch.tensors import prepare
-from mmbridge_torch.train import TrainOptions, _vocabularies, evaluate_prepared, train
+from mmbridge_torch.train import TrainOptions, _vocabularies, train
 from mmbridge_torch.vocab import PAD
 from torch import nn
 

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from mmbridge_torch import resolve_checkpoint
+from mmbridge_torch.device import autocast
 from mmbridge_torch.tensors import letterbox
-from mmbridge_torch.train import autocast
 from mmbridge_torch.vocab import VQA
 
 from mmbridge import Client, Response

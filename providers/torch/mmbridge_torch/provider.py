@@ -18,8 +18,8 @@ from . import TorchOptions, resolve_checkpoint
 from .batcher import Batcher
 from .checkpoint import WEIGHTS, load_checkpoint
 from .decode import beam_search, greedy
+from .device import autocast, bf16_helps, pick_device
 from .tensors import allowed_answers, letterbox
-from .train import autocast, bf16_helps, pick_device
 from .vocab import VERIFY, VQA
 
 __all__ = ["TorchProvider", "build"]
