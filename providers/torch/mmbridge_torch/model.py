@@ -218,7 +218,7 @@ class ImageEncoder(nn.Module):
         self.cnn = nn.Sequential(
             conv(5, w // 2, 5, 2), conv(w // 2, w, 3, 2), conv(w, 2 * w, 3, 2), conv(2 * w, 2 * w, 3, 1)
         )
-        self.grid = cfg.image_size // 8
+        self.grid = -(-cfg.image_size // 8)  # three stride-2 "same" convolutions: ceil(S / 8) cells a side
         self.proj = nn.Linear(2 * w, cfg.d_model)
         self.pos = nn.Linear(3, cfg.d_model)  # (x, y, x^2 + y^2) of the cell centre
         self.register_buffer("mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1), persistent=False)

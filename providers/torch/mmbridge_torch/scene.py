@@ -57,7 +57,7 @@ def scene_vocab(samples: list[Sample]) -> tuple[list[str], list[str]] | None:
 
 def _place(o: dict, scene: dict, image_size: int) -> tuple[float, float, int]:
     """An object's centre in the letterboxed image (pixels) and its grid cell."""
-    grid = image_size // 8
+    grid = -(-image_size // 8)  # the encoder's cells a side
     width, height = scene["width"], scene["height"]
     scale = image_size / max(width, height)  # letterboxing: uniform scale, then centred
     x = o["x"] * scale + (image_size - width * scale) / 2
@@ -88,7 +88,7 @@ def answer_referent(answer: str, scene: dict, colors: list[str], shapes: list[st
 def _cell_targets(
     scene: dict, colors: list[str], shapes: list[str], image_size: int
 ) -> tuple[list[int], list[int], list[list[float]]]:
-    grid = image_size // 8
+    grid = -(-image_size // 8)
     color, shape = [0] * grid * grid, [0] * grid * grid
     offset = [[0.5, 0.5] for _ in range(grid * grid)]
     for o in scene["objects"]:

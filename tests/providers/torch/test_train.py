@@ -143,3 +143,14 @@ def test_referent_is_the_object_named_first() -> None:
     assert answer_referent("square", scene, *names, 64) == 7
     assert answer_referent("circle", scene, *names, 64) == -1  # two circles
     assert answer_referent("left", scene, *names, 64) == -1
+
+
+@pytest.mark.parametrize("side", [75, 33, 100])
+def test_image_sizes_that_are_not_multiples_of_eight(side: int) -> None:
+    vocab = Vocab.build(["what shape is the red object"])
+    model = FusedModel(ModelConfig(vocab_size=len(vocab), answer_size=3, image_size=side, **TINY)).eval()
+    memory = model.encode_images(torch.zeros(2, 3, side, side, dtype=torch.uint8))
+    cells = -(-side // 8)  # the CNN makes ceil(side / 8) cells a side
+    assert memory.tokens.shape[1] == cells * cells + 1  # and the sink
+    state = model.fuse(memory, torch.tensor([0, 1]), torch.tensor([vocab.encode("what shape is it", 8)] * 2))
+    assert model.answer_logits(state).shape == (2, 3)
