@@ -142,8 +142,8 @@ def run(name: str, minutes: float) -> None:
         print(f"{name}: {len(train_set)} training questions, budget {minutes:g} min each", flush=True)
         out = cache / "ours"
         options = TrainOptions(
-            data=spec.format("train"),
-            val=spec.format("val"),
+            data=str(files["train"]),
+            val=str(files["val"]),
             out=out,
             max_minutes=minutes,
             epochs=10_000,

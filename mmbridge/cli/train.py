@@ -24,8 +24,9 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option()] = 0,
         resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/last after a kill.")] = False,
         batch_images: Annotated[
-            int, typer.Option(min=1, help="Images per step (all their questions come along).")
-        ] = 32,
+            int | None,
+            typer.Option(min=1, help="Images per step, with all their questions [default: 8 for objects, else 32]."),
+        ] = None,
         lr: Annotated[float, typer.Option(min=0)] = 1e-3,
         validate_every: Annotated[float, typer.Option(min=1, help="Seconds between validations.")] = 120.0,
         config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file (for the cache dir).")] = None,
@@ -50,6 +51,10 @@ def register(app: typer.Typer) -> None:
         finetune_backbone: Annotated[
             bool, typer.Option("--finetune-backbone", help="Train the backbone too (default: frozen).")
         ] = False,
+        image_tokens: Annotated[
+            str,
+            typer.Option(help="auto, grid or objects (flat-colour regions; auto picks them for such images)."),
+        ] = "auto",
     ) -> None:
         """Train the local fused model on any dataset in the project's format."""
         from ..config import load_config
@@ -72,6 +77,7 @@ def register(app: typer.Typer) -> None:
             "caption_layers": caption_layers,
             "backbone": backbone,
             "finetune_backbone": finetune_backbone or None,
+            "image_tokens": None if image_tokens == "auto" else image_tokens,
         }
         run_training(
             data=data,

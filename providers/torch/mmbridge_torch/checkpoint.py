@@ -157,6 +157,10 @@ def _model_config(folder: Path, config: dict[str, Any]) -> ModelConfig:
             if value != "cnn" and value not in BACKBONES:
                 raise _refuse(folder, f"model.backbone {value!r} is not cnn or one of {', '.join(BACKBONES)}")
             continue
+        if name == "image_tokens":
+            if value not in ("grid", "objects"):
+                raise _refuse(folder, f"model.image_tokens must be grid or objects, got {value!r}")
+            continue
         if name == "finetune_backbone":
             if not isinstance(value, bool):
                 raise _refuse(folder, f"model.finetune_backbone must be true or false, got {value!r}")

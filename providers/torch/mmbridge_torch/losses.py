@@ -2,7 +2,8 @@
 
 vqa learns from soft targets (see tensors.soft_targets), verify from its label, captions by
 teacher forcing on a randomly chosen reference; with scene targets attached (scene.py), the
-auxiliary per-cell and grounding losses are added.
+auxiliary per-cell and grounding losses are added; a model with object tokens adds its own
+grounding loss, which needs no labels (reader.py).
 """
 
 from __future__ import annotations
@@ -80,6 +81,10 @@ def step_loss(
         q = torch.tensor(queries)
         q_image = torch.tensor([local[i] for i in data.q_image[q].tolist()], device=device)
         state = model.fuse(memory, q_image, data.q_tokens[q].to(device))
+        if model.reader is not None and len(images) > 1:  # object tokens: words find their objects
+            grounding = model.grounding_loss(memory, q_image, data.q_tokens[q].to(device))
+            loss = loss + grounding
+            stats["grounding_loss"] = grounding.item()
         task, target = data.q_task[q].to(device), data.q_target[q].to(device)
         if data.q_referent is not None and data.q_answer_cell is not None:
             # grounding: the first reading's first head finds what the text names first, the second

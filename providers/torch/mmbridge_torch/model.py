@@ -39,9 +39,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .objects import FEATURES, XY, segment_batch
+from .reader import ObjectReader
+
 __all__ = ["FusedModel", "Memory", "ModelConfig"]
 
 SELECT_GAIN = 4.0  # see Attention.forward
+_READER_HIDDEN = 256  # the object reader's state width
 COUNT_SCALE = 4.0  # a head's count of matching tokens is divided by this: inputs of order one
 
 
@@ -63,6 +67,10 @@ class ModelConfig:
     # trunk for photos (backbones.BACKBONES), frozen unless finetune_backbone
     backbone: str = "cnn"
     finetune_backbone: bool = False
+    # what the image becomes: "grid" (the encoder's grid of cells) or "objects" (flat-colour regions
+    # found in the pixels, see objects.py, read by reader.py): for synthetic scenes, diagrams, renders
+    image_tokens: str = "grid"
+    max_objects: int = 8  # with "objects": the largest this many regions are kept
     # auxiliary heads, trained only when samples carry their scene (meta.scene): per grid cell, the
     # colour and shape of the object centred there and its offset in the cell; 0 turns them off
     aux_colors: int = 0
@@ -234,6 +242,21 @@ class ImageEncoder(nn.Module):
         return tokens + self.pos(pos)
 
 
+class ObjectEncoder(nn.Module):
+    """Object tokens: each region's description (objects.py) through an MLP. Takes (B,3,S,S) uint8
+    pixels (segmented here, on the CPU) or the descriptions themselves (B,K,F), computed once in training."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.limit = cfg.max_objects
+        self.mlp = nn.Sequential(nn.Linear(FEATURES, cfg.d_model), nn.ReLU(), nn.Linear(cfg.d_model, cfg.d_model))
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> tokens (B,K,D), centres (B,K,2) in [-1, 1], valid (B,K)."""
+        features = segment_batch(images, self.limit) if images.dtype == torch.uint8 else images.float()
+        return self.mlp(features), features[..., XY], features.abs().sum(-1) > 0
+
+
 class BackboneEncoder(nn.Module):
     """A torchvision trunk (ImageNet-normalized input, output stride 32) projected to grid tokens.
 
@@ -275,16 +298,20 @@ class FusedModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         d = cfg.d_model
-        self.encoder = ImageEncoder(cfg) if cfg.backbone == "cnn" else BackboneEncoder(cfg)
-        self.image_blocks = nn.ModuleList(Block(cfg, cross=False) for _ in range(cfg.image_layers))
+        objects = cfg.image_tokens == "objects"
+        self.encoder: nn.Module = nn.Identity()  # object tokens: set below, after the initialization
+        if not objects:
+            self.encoder = ImageEncoder(cfg) if cfg.backbone == "cnn" else BackboneEncoder(cfg)
+        self.image_blocks = nn.ModuleList(Block(cfg, cross=False) for _ in range(0 if objects else cfg.image_layers))
         self.image_ln = nn.LayerNorm(d)
         self.sink = nn.Parameter(torch.zeros(1, 1, d))  # attended to when nothing in the image matches
         self.words = nn.Embedding(cfg.vocab_size, d)
         self.text_pos = nn.Parameter(torch.zeros(1, cfg.max_text, d))
-        self.fusion = nn.ModuleList(Block(cfg, cross=True) for _ in range(cfg.fusion_layers))
+        self.fusion = nn.ModuleList(Block(cfg, cross=True) for _ in range(0 if objects else cfg.fusion_layers))
         self.fusion_ln = nn.LayerNorm(d)
-        self.answer_head = nn.Linear(d, cfg.answer_size)
-        self.verify_head = nn.Linear(d, 1)
+        state = _READER_HIDDEN if objects else d  # what fuse() returns per query
+        self.answer_head = nn.Linear(state, cfg.answer_size)
+        self.verify_head = nn.Linear(state, 1)
         self.caption_pos = nn.Parameter(torch.zeros(1, cfg.max_caption, d))
         self.decoder = nn.ModuleList(Block(cfg, cross=True) for _ in range(cfg.caption_layers))
         self.decoder_ln = nn.LayerNorm(d)
@@ -304,6 +331,12 @@ class FusedModel(nn.Module):
                 module.where.reset_parameters()
         if self.aux_in is not None:
             self.aux_in.reset_parameters()
+        # object tokens: their encoder and reader keep PyTorch's initialization (measured: at GPT's
+        # 0.02 the words' keys start too faint for attention to find the objects they name)
+        self.reader = None
+        if objects:
+            self.encoder = ObjectEncoder(cfg)
+            self.reader = ObjectReader(cfg.vocab_size, d, _READER_HIDDEN, cfg.n_heads, max_text=cfg.max_text)
 
     @staticmethod
     def _init(module: nn.Module) -> None:
@@ -320,6 +353,8 @@ class FusedModel(nn.Module):
         A token's position is its cell's centre, or, with the auxiliary heads, the predicted centre
         of the object in it (a cell is 8 px, too coarse for "closest to" with a 3 px margin).
         """
+        if isinstance(self.encoder, ObjectEncoder):
+            return self._encode_objects(images)
         x = self.encoder(images)
         b, g = x.shape[0], self.encoder.grid
         out = beliefs = None
@@ -352,6 +387,24 @@ class FusedModel(nn.Module):
         c, s = self.cfg.aux_colors + 1, self.cfg.aux_shapes + 1
         return memory, (out[..., :c], out[..., c : c + s], torch.sigmoid(out[..., -2:]))
 
+    def _encode_objects(self, images: torch.Tensor) -> Memory:
+        """Object tokens as a ``Memory`` (the sink first, empty slots masked by the bias), so the
+        caption decoder reads them as it reads a grid."""
+        tokens, where, valid = self.encoder(images)
+        b = tokens.shape[0]
+        keys = torch.cat([where, (where**2).sum(-1, keepdim=True)], -1)
+        return Memory(
+            torch.cat([self.sink.expand(b, -1, -1).to(tokens.dtype), tokens], dim=1),
+            torch.cat([torch.zeros(b, 1, 2, device=where.device), where], dim=1),
+            torch.cat([torch.zeros(b, 1, 3, device=where.device), keys], dim=1),
+            torch.cat([torch.zeros(b, 1, device=where.device), (~valid).float() * -1e4], dim=1),
+        )
+
+    def grounding_loss(self, memory: Memory, q_image: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Object tokens only: the reader's contrast of questions' words with the batch's objects."""
+        assert self.reader is not None, "only a model with object tokens has a grounding loss"
+        return self.reader.grounding_loss(memory.tokens[:, 1:], memory.bias[:, 1:] == 0, q_image, tokens)
+
     def _beliefs(self, out: torch.Tensor) -> torch.Tensor:
         """Colour and shape probabilities, and the object's offset in its cell."""
         c, s = self.cfg.aux_colors + 1, self.cfg.aux_shapes + 1
@@ -362,6 +415,9 @@ class FusedModel(nn.Module):
 
         memory: the images' ``Memory``; q_image: (Q,) index of each query's image; tokens: (Q,L), padding = 0.
         """
+        if self.reader is not None:
+            m = memory
+            return self.reader(m.tokens[:, 1:], m.where[:, 1:], m.bias[:, 1:] == 0, q_image, tokens)
         length = max(int((tokens != 0).sum(1).max()), 1) if tokens.numel() else 1
         tokens = tokens[:, :length]  # drop the padding columns every query has: half the work or more
         x = self.words(tokens) + self.text_pos[:, :length]  # (Q,L,D)

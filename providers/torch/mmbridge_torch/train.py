@@ -10,6 +10,7 @@ Scene supervision, when the data has it and it is not turned off, comes from sce
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import shutil
@@ -25,7 +26,8 @@ import torch
 
 from mmbridge.data import load_dataset
 from mmbridge.data.sample import Sample
-from mmbridge.errors import ConfigError, DatasetError
+from mmbridge.errors import ConfigError, DatasetError, ImageError
+from mmbridge.image import Image
 from mmbridge.types import Task
 
 from .backbones import cached_features, load_trunk_weights, trunk_identity
@@ -34,8 +36,9 @@ from .device import autocast, bf16_helps, pick_device
 from .evaluation import evaluate_prepared, selection_score
 from .losses import batches, caption_index, step_loss
 from .model import FusedModel, ModelConfig, cosine_lr
+from .objects import looks_segmentable, segment_batch
 from .scene import attach, scene_vocab
-from .tensors import Prepared, answer_of, prepare
+from .tensors import Prepared, answer_of, letterbox, prepare
 from .vocab import Vocab
 
 __all__ = ["TrainOptions", "load_samples", "preflight", "train"]
@@ -51,7 +54,9 @@ class TrainOptions:
     device: str = "auto"
     seed: int = 0
     resume: bool = False
-    batch_images: int = 32
+    #: images per step (all their questions come along); None: 8 with object tokens (more, smaller
+    #: steps found the named objects sooner), else 32
+    batch_images: int | None = None
     lr: float = 1e-3
     weight_decay: float = 0.01
     caption_weight: float = 0.5
@@ -80,6 +85,11 @@ def preflight(options: TrainOptions) -> torch.device:
     """Everything that can be checked before data is read or a step is taken: the device, that
     ``out`` is a folder that can be written, and that ``--resume`` has a whole ``last/`` to resume."""
     device = pick_device(options.device)
+    tokens = options.model.get("image_tokens")
+    if tokens not in (None, "grid", "objects"):
+        raise ConfigError(f"--image-tokens {tokens!r}: use auto, grid or objects")
+    if tokens == "objects" and options.model.get("backbone", "cnn") != "cnn":
+        raise ConfigError("--image-tokens objects replaces the image encoder: drop --backbone, or use grid")
     out = Path(options.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; give a folder for the checkpoints")
@@ -107,9 +117,9 @@ def _model_for(
 ) -> tuple[FusedModel, Vocab, list[str], tuple[list[str], list[str]] | None, float | None]:
     """A new model (or last/'s, with --resume); the scene names it learns from, and the share of vqa
     samples its answers cover (None for a resumed one)."""
-    # scene targets describe the small CNN's 8-pixel cells: not a backbone's grid
+    # scene targets describe the small CNN's 8-pixel cells: not a backbone's grid, not object tokens
     cnn = options.model.get("backbone", "cnn") == "cnn"
-    names = scene_vocab(samples) if options.scene and cnn else None
+    names = scene_vocab(samples) if options.scene and cnn and options.model.get("image_tokens") != "objects" else None
     last = options.out / "last"
     if options.resume and (last / "config.json").is_file():
         ckpt = load_checkpoint(last, device)
@@ -125,10 +135,28 @@ def _model_for(
     vocab, answers, covered = _vocabularies(samples, options.max_answers)
     aux = {"aux_colors": len(names[0]), "aux_shapes": len(names[1])} if names else {}
     cfg = ModelConfig(vocab_size=len(vocab), answer_size=max(len(answers), 1), **{**aux, **options.model})
+    if "image_tokens" not in options.model and cnn and names is None:
+        cfg.image_tokens = choose_image_tokens(samples, cfg)
     model = FusedModel(cfg)
     if cfg.backbone != "cnn" and options.backbone_weights:
         load_trunk_weights(model.encoder.trunk, cfg.backbone, options.backbone_weights)
     return model.to(device), vocab, answers, names, covered
+
+
+def choose_image_tokens(samples: list[Sample], cfg: ModelConfig, sample: int = 200) -> str:
+    """``--image-tokens auto``: "objects" when the training images are flat-colour scenes (see
+    objects.looks_segmentable), else "grid"."""
+    seen: dict[str, torch.Tensor] = {}
+    for s in samples:
+        if len(seen) >= sample:
+            break
+        if str(s.image) not in seen:
+            try:
+                seen[str(s.image)] = letterbox(Image(s.image).pil, cfg.image_size)
+            except ImageError as exc:
+                raise DatasetError(f"sample {s.id}: {exc}") from None
+    pictures = torch.stack(list(seen.values())) if seen else torch.zeros(0, 3, 1, 1, dtype=torch.uint8)
+    return "objects" if looks_segmentable(pictures, cfg.max_objects) else "grid"
 
 
 def _tensors(
@@ -160,6 +188,10 @@ def _tensors(
         for split in (data, val):
             if split is not None:
                 split.images = cached_features(trunk_features, identity, split.images, options.cache_dir)
+    if cfg.image_tokens == "objects":  # every image segmented once, not once per epoch
+        for split in (data, val):
+            if split is not None:
+                split.images = segment_batch(split.images, cfg.max_objects)
     return data, val
 
 
@@ -205,11 +237,12 @@ class _Run:
 
     def fit(self) -> dict[str, Any]:
         options = self.options
-        total_steps = math.ceil(len(self.data.images) / options.batch_images) * options.epochs
+        batch = options.batch_images or 32
+        total_steps = math.ceil(len(self.data.images) / batch) * options.epochs
         budget_s = options.max_minutes * 60 if options.max_minutes else math.inf
         warmup = max(1, int(0.03 * min(total_steps, 3000))) / max(total_steps, 1)
         while self.state["epoch"] < options.epochs:
-            for images in batches(self.data, options.batch_images, self.rng):
+            for images in batches(self.data, batch, self.rng):
                 progress = max(self.state["step"] / total_steps, (time.monotonic() - self.started) / budget_s)
                 if progress >= 1:
                     self.validate_and_save(final=True)
@@ -236,7 +269,7 @@ class _Run:
         self.state["images_seen"] += len(images)
         self.window[1] += len(images)
         speed = self.window[1] / max(time.monotonic() - self.window[0], 1e-9)
-        if self.window[1] >= 20 * self.options.batch_images:
+        if self.window[1] >= 20 * (self.options.batch_images or 32):
             self.window[:] = [time.monotonic(), 0]
         if self.on_update:
             event = {"event": "step", "loss": loss.item(), "lr": lr, "progress": progress, "images_per_s": speed}
@@ -272,9 +305,12 @@ def train(options: TrainOptions, on_update: Callable[[dict[str, Any]], None] | N
     torch.manual_seed(options.seed)
     train_set, val_set = load_samples(options)
     model, vocab, answers, names, covered = _model_for(options, train_set, device)
+    if options.batch_images is None:
+        options = dataclasses.replace(options, batch_images=8 if model.cfg.image_tokens == "objects" else 32)
     data, val = _tensors(options, model, (train_set, val_set), vocab, answers, names, device)
     if on_update and answers and covered is not None:  # said once the data has proved readable
         on_update({"event": "info", "message": f"{len(answers):,} answers cover {covered:.1%} of the vqa samples"})
+        on_update({"event": "info", "message": f"image tokens: {model.cfg.image_tokens}"})
     tasks = sorted({s.task.value for s in train_set})  # what the checkpoint can answer
     info = {"data": options.data, "val": options.val, "answers": len(answers), "vocab": len(vocab), "tasks": tasks}
     run = _Run(options, model, vocab, answers, data, val, _optimizer(model, options), device, info, on_update)

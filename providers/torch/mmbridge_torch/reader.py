@@ -1,0 +1,105 @@
+"""How the model reads object tokens for a question: find what it names, then what that relates to.
+
+    question (Q,L) ──embed──▶ words e (Q,L,W) ──LSTM──▶ q (Q,D)
+    objects (B,K,D), centres (B,K,2)
+    hop 1: attention over the objects, query q + sum of the words' keys ──▶ r1 (what is named), p1
+    hop 2: keys carry each object's offset from p1 and distance, and how much hop 1 chose it;
+           query [q + the words q picks (an attention over e), r1]      ──▶ r2 ("closest to" ...)
+    counts: per head, a sum of sigmoids over the objects     ──▶ "how many"
+    MLP([q, r1, r2, q*r1, counts, p1, offsets]) ──▶ state (Q,H) for the answer and verify heads
+
+Two things made it learn from answers alone (measured on builtin:shapes with no scene, and on
+Sort-of-CLEVR):
+
+- the sum of the words' keys in hop 1's query: a colour word reaches attention in one linear step.
+  Through the LSTM alone, attention stayed uniform and "the red object" was not found in 4,000 steps;
+- ``grounding_loss``: every word of a question is scored against every object of every image in
+  the batch (its best match), and a question must score its own image above the others. Words
+  name things that are in the picture, so this teaches which object a word means without any
+  label (weakly supervised grounding by contrast, as in Gupta et al. 2020). Without it, whether
+  and when attention found the named object varied from run to run; with it, within a minute.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["ObjectReader"]
+
+_GROUNDING_SCALE = 5.0  # sharpens the question-to-image scores of the contrast
+
+
+class ObjectReader(nn.Module):
+    def __init__(
+        self, vocab_size: int, d: int, hidden: int = 256, heads: int = 4, words: int = 64, max_text: int = 24
+    ) -> None:
+        super().__init__()
+        self.heads = heads
+        self.embed = nn.Embedding(vocab_size, words, padding_idx=0)
+        self.lstm = nn.LSTM(words, d, batch_first=True)
+        self.bow = nn.Linear(words, d)
+        self.word_pos = nn.Parameter(torch.zeros(max_text, words))
+        self.pick = nn.Linear(d, words)  # which words hop 2 reads: an attention over the question
+        self.word_keys = nn.Linear(words, d, bias=False)  # a word as it matches objects (grounding)
+        self.q1, self.k1 = nn.Linear(d, d), nn.Linear(d, d)
+        self.q2, self.k2 = nn.Linear(2 * d, d), nn.Linear(d + 4, d)
+        self.count = nn.Linear(d, d)
+        self.out = nn.Sequential(nn.Linear(4 * d + 6 * heads, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+
+    def _scores(self, query: torch.Tensor, keys: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """(Q,D) x (Q,K,D) -> (Q,H,K) scaled dot products per head; empty slots far below."""
+        q, k, d = keys.shape
+        h = self.heads
+        s = torch.einsum("qhd,qkhd->qhk", query.view(q, h, -1), keys.view(q, k, h, -1)) / math.sqrt(d / h)
+        return s.masked_fill(~valid[:, None], -1e4)
+
+    def _text(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        length = max(int((tokens != 0).sum(1).max()), 1) if tokens.numel() else 1
+        e = self.embed(tokens[:, :length])  # (Q,L,W), padding embeds to zero
+        out, _ = self.lstm(e)
+        last = out[torch.arange(len(tokens), device=tokens.device), (tokens != 0).sum(1).clamp(min=1) - 1]
+        return last, e
+
+    def forward(
+        self,
+        objects: torch.Tensor,
+        where: torch.Tensor,
+        valid: torch.Tensor,
+        q_image: torch.Tensor,
+        tokens: torch.Tensor,
+    ) -> torch.Tensor:
+        """objects (B,K,D), where (B,K,2), valid (B,K); q_image (Q,), tokens (Q,L) -> state (Q,hidden)."""
+        o, xy, ok = objects[q_image], where[q_image].to(objects.dtype), valid[q_image]
+        n, k, d = o.shape
+        q, e = self._text(tokens)
+        pad = tokens[:, : e.shape[1]] == 0
+        pick = torch.einsum("qw,qlw->ql", self.pick(q), e + self.word_pos[: e.shape[1]]).masked_fill(pad, -1e4)
+        picked = self.bow(torch.einsum("ql,qlw->qw", pick.softmax(-1), e))  # the words hop 2 is about
+        h = self.heads
+        a1 = self._scores(self.q1(q) + self.word_keys(e).sum(1), self.k1(o), ok).softmax(-1)  # (Q,H,K)
+        r1 = torch.einsum("qhk,qkhd->qhd", a1, o.view(n, k, h, -1)).reshape(n, d)
+        p1 = torch.einsum("qhk,qkc->qhc", a1, xy)  # (Q,H,2)
+        offset = xy - p1[:, :1]  # (Q,K,2) from what head 0 of hop 1 found
+        offset = torch.cat([offset, (offset**2).sum(-1, keepdim=True)], -1)
+        k2 = self.k2(torch.cat([o, offset, a1[:, 0, :, None]], -1))
+        a2 = self._scores(self.q2(torch.cat([q + picked, r1], -1)), k2, ok).softmax(-1)
+        r2 = torch.einsum("qhk,qkhd->qhd", a2, o.view(n, k, h, -1)).reshape(n, d)
+        counts = (torch.sigmoid(self._scores(self.count(q + r1), self.k1(o), ok)) * ok[:, None]).sum(-1) / 4
+        offsets = torch.einsum("qhk,qkc->qhc", a2, offset).reshape(n, -1)
+        return self.out(torch.cat([q, r1, r2, q * r1, counts, p1.reshape(n, -1), offsets], -1))
+
+    def grounding_loss(
+        self, objects: torch.Tensor, valid: torch.Tensor, q_image: torch.Tensor, tokens: torch.Tensor
+    ) -> torch.Tensor:
+        """Contrast each question's words with the objects of every image in the batch (B > 1)."""
+        _, e = self._text(tokens)
+        words = self.word_keys(e)  # (Q,L,D)
+        keys = self.k1(objects)  # (B,K,D)
+        best = torch.einsum("qld,bkd->qlbk", words, keys).masked_fill(~valid[None, None], -1e4).amax(-1)  # (Q,L,B)
+        real = (tokens[:, : e.shape[1]] != 0).to(best.dtype)
+        score = (best * real[..., None]).sum(1) / real.sum(1, keepdim=True).clamp(min=1) / math.sqrt(keys.shape[-1])
+        return F.cross_entropy(score.float() * _GROUNDING_SCALE, q_image)
