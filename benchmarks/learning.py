@@ -162,6 +162,7 @@ def run(name: str, minutes: float) -> None:
         ours_qps = statistics.median(speeds[len(speeds) // 2 :]) * per_image if speeds else 0.0
         model, base_history, base_qps = train_baseline(prepared[0], prepared[1], len(vocab), len(answers), minutes)
         base_report = _figures(evaluate_prepared(model, prepared[2], torch.device("cpu")))
+    print(f"  ours: mmbridge train --no-scene (scene help not used), image tokens: {ours.model.cfg.image_tokens}")
     mine = [(round(h["elapsed_s"] / 60, 1), h.get("vqa_acc")) for h in history]
     print(f"  validation vqa accuracy by training minute: ours {mine}")
     print(f"  baseline {[(round(m, 1), round(r.get('vqa_acc', 0), 3)) for m, r in base_history]}")

@@ -2,9 +2,9 @@
 what a person would say about it (colour, where, how big, its outline).
 
 Synthetic scenes, diagrams and renders draw objects as regions of one colour on a flat
-background. For such images this module finds every region (connected pixels of one quantized
-colour that differ from the background, the most common colour along the border) and turns it
-into a fixed-size vector:
+background. For such images this module finds every object (connected pixels that differ from
+the background, the border's median colour; a part of several colours is split by colour) and
+turns it into a fixed-size vector:
 
     mean RGB (3) | RGB spread (3) | centre x, y in [-1, 1] (2) | box width, height (2)
     | sqrt(area) (1) | fill = area / box area (1) | second moments (3) | its mask on an 8x8 grid (64)
@@ -27,33 +27,55 @@ __all__ = ["FEATURES", "XY", "looks_segmentable", "segment", "segment_batch"]
 MASK = 8  # the outline is resampled to MASK x MASK
 FEATURES = 15 + MASK * MASK
 XY = slice(6, 8)  # where the centre sits in a feature vector
-_BACKGROUND_DIFF = 24  # a pixel further than this from the background colour (any channel) is foreground
+_BACKGROUND_DIFF = 48  # a pixel further than this from the background colour (any channel) is foreground
+_SAME_COLOUR = 48  # pixels within this of an object's colour (any channel) are that object's
+
+
+def _split(part: np.ndarray, hwc: np.ndarray, min_area: int, depth: int) -> list[np.ndarray]:
+    """One connected part as objects: the pixels near its commonest colour, and (touching objects)
+    the rest, split again. JPEG ringing and anti-aliased edges stay with their object."""
+    colours = hwc[part]
+    coarse = (colours[:, 0] >> 5) << 6 | (colours[:, 1] >> 5) << 3 | colours[:, 2] >> 5
+    values, counts = np.unique(coarse, return_counts=True)
+    reference = np.median(colours[coarse == values[counts.argmax()]], axis=0)
+    near = part & (np.abs(hwc - reference).max(-1) <= _SAME_COLOUR)
+    rest = part & ~near
+    if depth == 0 or rest.sum() < max(min_area, 0.2 * part.sum()):
+        return [part]
+    out = []
+    for mask, again in ((near, False), (rest, True)):
+        pieces, n = ndimage.label(mask)
+        sizes = np.bincount(pieces.ravel(), minlength=n + 1)
+        for j in np.nonzero(sizes >= min_area)[0]:
+            if j:
+                piece = pieces == j
+                out += _split(piece, hwc, min_area, depth - 1) if again else [piece]
+    return out
 
 
 def _regions(image: np.ndarray, limit: int) -> tuple[list[np.ndarray], float, float]:
-    """The regions of one (3,S,S) uint8 image, largest first: their masks, the background's share
-    of the pixels, and the share of foreground pixels the regions cover."""
+    """The objects of one (3,S,S) uint8 image, largest first: their masks, the background's share
+    of the pixels, and the share of foreground pixels in parts big enough to be objects.
+
+    The background is the border's median colour (robust to JPEG noise); the foreground's connected
+    parts are the objects, and a part of several colours (objects that touch) is split by colour."""
     s = image.shape[1]
     hwc = image.transpose(1, 2, 0).astype(np.int32)
-    packed = (hwc[..., 0] << 16) | (hwc[..., 1] << 8) | hwc[..., 2]
-    border = np.concatenate([packed[0], packed[-1], packed[:, 0], packed[:, -1]])
-    values, counts = np.unique(border, return_counts=True)
-    bg = values[counts.argmax()]
-    background = np.array([(bg >> 16) & 255, (bg >> 8) & 255, bg & 255])
-    foreground = np.abs(hwc - background).max(-1) > _BACKGROUND_DIFF
-    quantized = hwc >> 4
-    key = (quantized[..., 0] << 8) | (quantized[..., 1] << 4) | quantized[..., 2]
-    keys, key_counts = np.unique(key[foreground], return_counts=True)
-    min_area = max(4, s * s // 1000)  # anti-aliased edges and specks are not objects
-    regions: list[tuple[int, np.ndarray]] = []
-    for k in keys[np.argsort(-key_counts)][: 4 * limit]:
-        labels, n = ndimage.label(foreground & (key == k))
-        areas = np.bincount(labels.ravel())[1:]
-        regions += [(int(areas[i]), labels == i + 1) for i in np.nonzero(areas >= min_area)[0]]
-    regions.sort(key=lambda r: -r[0])
+    border = np.concatenate([hwc[0], hwc[-1], hwc[:, 0], hwc[:, -1]])
+    foreground = np.abs(hwc - np.median(border, axis=0)).max(-1) > _BACKGROUND_DIFF
+    min_area = max(4, s * s // 1000)  # specks are not objects
+    labels, n = ndimage.label(foreground)
+    areas = np.bincount(labels.ravel(), minlength=n + 1)
+    regions: list[np.ndarray] = []
+    kept = 0
+    for i in np.argsort(-areas[1:])[: 4 * limit] + 1:
+        if areas[i] < min_area:
+            break
+        kept += int(areas[i])
+        regions += _split(labels == i, hwc, min_area, depth=limit)
+    regions.sort(key=lambda m: -int(m.sum()))
     fg = int(foreground.sum())
-    covered = sum(a for a, _ in regions) / fg if fg else 1.0
-    return [m for _, m in regions], 1 - fg / (s * s), covered
+    return regions, 1 - fg / (s * s), kept / fg if fg else 1.0
 
 
 def _describe(image: np.ndarray, mask: np.ndarray) -> np.ndarray:

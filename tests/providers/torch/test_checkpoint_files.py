@@ -49,6 +49,8 @@ TAMPERED = {
     "vocab of numbers": _edit_config(lambda c: c.update(vocab=list(range(len(c["vocab"]))))),
     "answers not a list": _edit_config(lambda c: c.update(answers={"red": 1})),
     "string for a size": _edit_config(lambda c: c["model"].update(n_heads="4")),
+    "unknown image tokens": _edit_config(lambda c: c["model"].update(image_tokens="blobs")),
+    "grid weights said to be objects": _edit_config(lambda c: c["model"].update(image_tokens="objects")),
 }
 
 

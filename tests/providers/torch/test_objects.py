@@ -1,0 +1,96 @@
+"""Object tokens: the regions found in the pixels, and a model that trains and answers on them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mmbridge_torch.checkpoint import load_checkpoint
+from mmbridge_torch.objects import FEATURES, XY, looks_segmentable, segment
+from mmbridge_torch.train import TrainOptions, train
+from PIL import Image as PILImage
+from PIL import ImageDraw
+
+from mmbridge import Client
+from mmbridge.config import CacheConfig, Config
+
+from ...test_broken_files import _one_line_error, cli
+from .conftest import TINY
+
+
+def _scene(background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
+    image = PILImage.new("RGB", (64, 64), background)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((4, 4, 15, 15), fill=(220, 40, 40))  # a red square, top left
+    draw.ellipse((40, 8, 55, 23), fill=(40, 80, 220))  # a blue circle, top right
+    draw.polygon([(30, 40), (22, 58), (38, 58)], fill=(40, 170, 60))  # a green triangle, bottom middle
+    return np.asarray(image).transpose(2, 0, 1).copy()
+
+
+def test_each_flat_colour_object_becomes_one_described_token() -> None:
+    found = segment(_scene(background=(30, 30, 30)), limit=5)
+    assert found.shape == (5, FEATURES)
+    present = np.abs(found).sum(-1) > 0
+    assert present.tolist() == [True, True, True, False, False]  # three objects, then empty slots
+    by_colour = {tuple(np.round(row[:3] * 255).astype(int)): row for row in found[present]}
+    square, circle, triangle = by_colour[(220, 40, 40)], by_colour[(40, 80, 220)], by_colour[(40, 170, 60)]
+    assert square[XY][0] < -0.5 and square[XY][1] < -0.5  # top left, in [-1, 1]
+    assert circle[XY][0] > 0.4 and triangle[XY][1] > 0.4
+    fill = 11  # area / box area
+    assert square[fill] == pytest.approx(1.0) and 0.7 < circle[fill] < 0.85 and 0.4 < triangle[fill] < 0.65
+
+
+def test_flat_scenes_are_segmentable_and_photos_are_not() -> None:
+    scenes = torch.from_numpy(np.stack([_scene() for _ in range(4)]))
+    noise = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (4, 3, 64, 64), dtype=np.uint8))
+    assert looks_segmentable(scenes, limit=8)
+    assert not looks_segmentable(noise, limit=8)
+    assert not looks_segmentable(scenes[:0], limit=8)
+
+
+def test_data_without_scenes_trains_object_tokens_that_answer_all_three_tasks(tmp_path: Path, shapes_png: Path) -> None:
+    events: list[dict] = []
+    options = TrainOptions(
+        data="builtin:shapes?split=train&images=40&seed=9", out=tmp_path / "run", epochs=1, model=TINY, scene=False
+    )
+    train(options, on_update=events.append)
+    assert "image tokens: objects" in [e.get("message") for e in events]
+    ckpt = load_checkpoint(tmp_path / "run" / "best")
+    assert ckpt.model.cfg.image_tokens == "objects" and len(ckpt.model.fusion) == 0
+    with Client(
+        "torch", config=Config(cache=CacheConfig(enabled=False)), checkpoint=str(tmp_path / "run" / "best")
+    ) as c:
+        assert c.ask(shapes_png, "What shape is the red object?").answer
+        assert c.verify(shapes_png, "the red object is a circle").label in (True, False)
+        assert isinstance(c.caption(shapes_png).text, str)
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (("--image-tokens", "blobs"), "auto, grid or objects"),
+        (("--image-tokens", "objects", "--backbone", "resnet18"), "drop --backbone"),
+    ],
+)
+def test_impossible_image_tokens_are_one_line(extra: tuple[str, ...], words: str, tmp_path: Path, capsys) -> None:
+    data = "builtin:shapes?split=train&images=12"
+    _one_line_error(*cli(capsys, "train", "--data", data, "--out", str(tmp_path / "o"), *extra), words)
+
+
+def test_jpeg_noise_and_touching_objects_still_give_one_token_each() -> None:
+    import io
+
+    scene = _scene()
+    buffer = io.BytesIO()
+    PILImage.fromarray(scene.transpose(1, 2, 0)).save(buffer, "JPEG", quality=85)
+    noisy = np.asarray(PILImage.open(buffer).convert("RGB")).transpose(2, 0, 1).copy()
+    assert (np.abs(segment(noisy, limit=5)).sum(-1) > 0).sum() == 3
+    touching = PILImage.new("RGB", (64, 64), "white")
+    draw = ImageDraw.Draw(touching)
+    draw.rectangle((10, 10, 29, 29), fill=(220, 40, 40))
+    draw.rectangle((30, 10, 49, 29), fill=(40, 80, 220))  # shares an edge with the red one
+    found = segment(np.asarray(touching).transpose(2, 0, 1).copy(), limit=5)
+    colours = sorted(tuple(np.round(row[:3] * 255).astype(int)) for row in found if np.abs(row).sum() > 0)
+    assert colours == [(40, 80, 220), (220, 40, 40)]
