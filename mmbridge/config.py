@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from .errors import ConfigError
 from .registry import describe_validation_error
+from .types import Task
 
 __all__ = ["CacheConfig", "Config", "ImagesConfig", "ProviderConfig", "RetryConfig", "load_config"]
 
@@ -50,7 +51,9 @@ class ProviderConfig(BaseModel):
     """One ``[providers.NAME]`` table: ``type`` picks the plugin, the other keys are its options.
 
     ``max_concurrency`` and ``requests_per_minute`` apply to any provider (the ``Limited`` wrapper);
-    ``type = "fallback"`` with ``providers = [...]`` tries the named providers in order.
+    ``type = "fallback"`` with ``providers = [...]`` tries the named providers in order;
+    ``type = "cascade"`` with ``providers`` and ``thresholds = {vqa = 0.9}`` asks the next one only
+    when an answer's confidence is below its task's threshold (``wrappers.Cascade``).
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
@@ -102,6 +105,24 @@ class Config(_Section):
         return name, ProviderConfig(type=name)
 
 
+def cascade_thresholds(entry: ProviderConfig, where: str) -> dict[Task, float]:
+    """A cascade's ``thresholds = {vqa = 0.9, ...}``, checked: task names, numbers within 0..1."""
+    extra = sorted(set(entry.options) - {"thresholds"})
+    if extra:
+        raise ConfigError(f"{where}: a cascade takes providers and thresholds only, got {extra}")
+    given = entry.options.get("thresholds", {})
+    if not isinstance(given, dict):
+        raise ConfigError(f"{where}: thresholds must be a table such as {{vqa = 0.9, verify = 0.95}}")
+    out: dict[Task, float] = {}
+    for task, value in given.items():
+        if task not in {t.value for t in Task}:
+            raise ConfigError(f"{where}: thresholds.{task}: not a task; use {', '.join(t.value for t in Task)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ConfigError(f"{where}: thresholds.{task} must be a number within 0..1, got {value!r}")
+        out[Task(task)] = float(value)
+    return out
+
+
 def _find(path: str | os.PathLike[str] | None) -> Path | None:
     if path is not None:
         found = Path(path)
@@ -128,6 +149,10 @@ def parse_config(data: dict[str, Any], source: Path | None = None) -> Config:
     for name, entry in config.providers.items():
         if entry.type == "fallback" and not entry.providers:
             raise ConfigError(f'{where}: providers.{name}: a fallback needs providers = ["a", "b"]')
+        if entry.type == "cascade":
+            if len(entry.providers or []) < 2:
+                raise ConfigError(f'{where}: providers.{name}: a cascade needs providers = ["cheap", "strong"]')
+            cascade_thresholds(entry, f"{where}: providers.{name}")
     if source is not None:
         config._source = source
         if not config.cache.dir.is_absolute():  # relative to the file, not to where mmbridge runs
@@ -169,10 +194,10 @@ def check_config(config: Config) -> list[str]:
         name, entry = config.provider(name)
         where = f"{config.source}: providers.{name}"
         try:
-            if entry.type == "fallback":
+            if entry.type in ("fallback", "cascade"):
                 missing = [m for m in entry.providers or [] if m not in config.all_providers()]
                 if missing:
-                    problems.append(f"{where}: fallback member(s) {', '.join(missing)} are not defined")
+                    problems.append(f"{where}: {entry.type} member(s) {', '.join(missing)} are not defined")
                 continue
             validate_options(load_plugin(entry.type), entry.options, where)
         except MMBridgeError as exc:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from .config import Config, ProviderConfig
+from .config import Config, ProviderConfig, cascade_thresholds
 from .errors import ConfigError
 from .provider import Provider
 from .registry import build_provider
-from .wrappers import Cached, Fallback, Limited, Retrying
+from .wrappers import Cached, Cascade, Fallback, Limited, Retrying
 
 __all__ = ["build_stack"]
 
@@ -16,7 +16,7 @@ def build_stack(config: Config, name: str | None = None, entry: ProviderConfig |
 
     Outermost first: ``Cached(Retrying(Limited(provider)))``, so a hit never waits and each
     attempt takes a concurrency slot. A fallback is cached once, around the retried stacks of
-    its members.
+    its members; a cascade's stages are each cached, and its own decision is not.
     """
     if entry is None:
         name, entry = config.provider(name)
@@ -30,13 +30,18 @@ def build_stack(config: Config, name: str | None = None, entry: ProviderConfig |
 def _retried(config: Config, name: str, entry: ProviderConfig, seen: tuple[str, ...]) -> Provider:
     if name in seen:
         chain = " -> ".join((*seen, name))
-        raise ConfigError(f"{config.source}: providers.{name}: a fallback cannot include itself ({chain})")
+        raise ConfigError(f"{config.source}: providers.{name}: a fallback or cascade cannot include itself ({chain})")
     where = f"{config.source}: providers.{name}"
     if entry.type == "fallback":
         if entry.options:
             raise ConfigError(f"{where}: a fallback takes only providers = [...], got {sorted(entry.options)}")
         members = [_retried(config, m, config.provider(m)[1], (*seen, name)) for m in entry.providers or []]
         return Fallback(members, name=name)
+    if entry.type == "cascade":  # each stage cached and retried on its own
+        stages = [_retried(config, m, config.provider(m)[1], (*seen, name)) for m in entry.providers or []]
+        if config.cache.enabled:
+            stages = [Cached(s, config.cache.dir, ttl_s=config.cache.ttl_s) for s in stages]
+        return Cascade(stages, thresholds=cascade_thresholds(entry, where), name=name)
     provider = build_provider(entry.type, name, entry.options, where=where)
     if entry.max_concurrency is not None or entry.requests_per_minute is not None:
         provider = Limited(

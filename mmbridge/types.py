@@ -131,6 +131,8 @@ class Response(BaseModel):
     #: the provider's own probability for its answer, when it has one
     confidence: float | None = Field(default=None, ge=0, le=1)
     usage: Usage = Usage()
+    #: a cascade's stages asked before the one that answered (``provider``); empty otherwise
+    escalated_from: tuple[str, ...] = ()
 
     @property
     def parsed(self) -> bool:

@@ -28,3 +28,14 @@ def test_ci_runs_the_readme_test_command() -> None:
     install_and_run, install_and_test = commands[0], commands[1]
     assert "mmbridge " in install_and_run and "pytest" in install_and_test
     assert install_and_test in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_the_config_example_is_a_valid_config(tmp_path: Path) -> None:
+    from mmbridge.config import check_config, load_config
+
+    example = next(b for b in _blocks("toml") if b.startswith('default = "gpt"'))
+    path = tmp_path / "mmbridge.toml"
+    path.write_text(example)
+    config = load_config(path)
+    assert {"robust", "team"} <= set(config.providers)
+    assert check_config(config) == []
