@@ -8,6 +8,7 @@ import typer
 
 from .ask import register as register_ask
 from .cache import register as register_cache
+from .cascade import register as register_cascade
 from .data import register as register_data
 from .evaluate import register as register_eval
 from .info import register as register_info
@@ -27,6 +28,7 @@ register_info(app)
 register_data(app)
 register_cache(app)
 register_eval(app)
+register_cascade(app)
 register_train(app)
 register_serve(app)
 

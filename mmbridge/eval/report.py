@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..data.sample import Sample
+from .cascade_chart import cascade_chart
 from .rows import Row
 from .summary import MAIN_METRIC
 
@@ -313,6 +314,13 @@ def render_html(summary: dict[str, Any], rows: list[Row], samples: list[Sample])
         body.append(f"<p>{html.escape(rates)}</p>")
     markdown = render_markdown(summary)
     body.append("<h2>Tables</h2>" + _markdown_tables(markdown))
+    for cascade in summary.get("cascades", []):
+        cover = cascade["coverage_at_1pct_risk"]
+        body.append(
+            f"<h2>Cascade: {html.escape(cascade['first'])} then {html.escape(cascade['then'])}, "
+            f"{cascade['task']}</h2>{cascade_chart(cascade)}<p>{html.escape(cascade['first'])} can answer "
+            f"{cover['share']:.1%} of the samples with at most 1% of them wrong.</p>"
+        )
     body.append("<h2>Latency</h2>" + _latency_plot(rows, names))
     body.append("<h2>Where the providers disagree</h2>" + _gallery(rows, samples, names))
     return (

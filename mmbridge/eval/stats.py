@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["bootstrap_ci", "mcnemar_exact", "paired_bootstrap"]
+__all__ = ["bootstrap_ci", "expected_calibration_error", "mcnemar_exact", "paired_bootstrap"]
 
 RESAMPLES = 1000
 
@@ -72,3 +72,17 @@ def mcnemar_exact(a_correct: np.ndarray, b_correct: np.ndarray) -> float:
         return 1.0
     tail = sum(math.comb(discordant, i) for i in range(min(only_a, only_b) + 1)) / 2**discordant
     return min(1.0, 2 * tail)
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
+    """ECE: the mean |accuracy - confidence| over equal-width confidence bins, weighted by their
+    share of the samples (Guo et al. 2017). ``correct`` may be fractional (a vqa accuracy)."""
+    confidence, correct = np.asarray(confidence, dtype=float), np.asarray(correct, dtype=float)
+    if not len(confidence):
+        return 0.0
+    which = np.minimum((np.clip(confidence, 0, 1) * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in np.unique(which):
+        members = which == b
+        total += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(total)

@@ -5,10 +5,14 @@ Schema ``mmbridge.eval.summary/1`` (stable; new keys may be added, none renamed)
     {"schema", "dataset", "seed", "providers": {NAME: {
         "tasks": {TASK: {"n", "answered", "errors", "error_rate", "unparsed", "unsupported",
                          "metrics": {METRIC: {"value", "ci95": [low, high]}},
-                         "by_type": {TYPE: {"n", "metrics": {...}}}}},
+                         "by_type": {TYPE: {"n", "metrics": {...}}},
+                         "calibration_error"}},   (ECE of the reported confidences; None without them)
         "latency_s": {"p50", "p95", "mean"}, "tokens": {"input", "output"},
         "cost_usd", "cost_per_1000"}},
      "pairs": [{"a", "b", "task", "metric", "n", "diff", "ci95", "p_value", "test"}],
+     "cascades": [{"first", "then", "task", "n", "points": [{"threshold", "accuracy", "cost_per_1000",
+                   "local_share"}], "single": {NAME: {"accuracy", "cost_per_1000"}}, "matches_best",
+                   "coverage_at_1pct_risk": {"share", "threshold"}}]   (see eval/cascade.py)
      "reasked_errors"}   (added by evaluate(): error rows of an earlier run asked again)
 
 Each line of samples.jsonl is a :class:`mmbridge.eval.rows.Row`; ``Row.model_json_schema()``
@@ -29,13 +33,22 @@ from typing import Any
 import numpy as np
 
 from ..data.sample import Sample
+from .cascade import cascade_analysis
 from .rows import Row
 from .scoring import MAIN_METRIC, paired_scores, task_metrics
-from .stats import mcnemar_exact, paired_bootstrap
+from .stats import expected_calibration_error, mcnemar_exact, paired_bootstrap
 
 __all__ = ["MAIN_METRIC", "SCHEMA", "summarize"]
 
 SCHEMA = "mmbridge.eval.summary/1"
+
+
+def _calibration_error(rows: list[Row]) -> float | None:
+    """ECE of the confidences the provider reported against its per-sample scores; None without them."""
+    sure = [(r.confidence, r.score) for r in rows if r.confidence is not None and r.score is not None]
+    if not sure:
+        return None
+    return round(expected_calibration_error(*(np.array(x, dtype=float) for x in zip(*sure, strict=True))), 6)
 
 
 def _task_summary(rows: list[Row], task: str, samples: dict[str, Sample], seed: int) -> dict[str, Any]:
@@ -62,6 +75,7 @@ def _task_summary(rows: list[Row], task: str, samples: dict[str, Sample], seed: 
         "unsupported": unsupported,
         "metrics": {} if unsupported else metrics,
         "by_type": {} if unsupported else by_type,
+        "calibration_error": _calibration_error(answered),
     }
 
 
@@ -136,4 +150,5 @@ def summarize(
             pair = _pair(a, b, task, keyed, by_id, seed)
             if pair is not None:
                 summary["pairs"].append(pair)
+    summary["cascades"] = cascade_analysis(keyed, providers, tasks)
     return summary

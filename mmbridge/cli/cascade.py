@@ -1,0 +1,71 @@
+"""``mmbridge cascade fit``: evaluate two providers on a validation set and choose cascade thresholds."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="Cascades: a cheap provider when it is sure, a stronger one when it is not.")
+    app.add_typer(group, name="cascade")
+
+    @group.command("fit")
+    def fit(
+        provider: Annotated[list[str], typer.Option("--provider", "-p", help="The first stage, then the next.")],
+        dataset: Annotated[str, typer.Option(help="Validation data (the thresholds are chosen on it).")],
+        out: Annotated[Path, typer.Option(help="Folder of the evaluation (resumed if it is there).")],
+        target_accuracy: Annotated[
+            float | None, typer.Option(min=0, max=1, help="Cheapest thresholds reaching this accuracy.")
+        ] = None,
+        budget_usd: Annotated[
+            float | None, typer.Option(min=0, help="Most accurate thresholds within this cost per 1,000 samples.")
+        ] = None,
+        name: Annotated[str, typer.Option(help="Name of the cascade in the printed config table.")] = "cascade",
+        limit: Annotated[int | None, typer.Option(min=1, help="At most this many samples per task.")] = None,
+        seed: Annotated[int, typer.Option()] = 0,
+        config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file.")] = None,
+    ) -> None:
+        """Evaluate (or reuse OUT's rows), sweep the thresholds per task, print the config to paste."""
+        from rich.console import Console
+        from rich.table import Table
+
+        from ..config import load_config
+        from ..eval.cascade_fit import fit_thresholds, toml_table
+        from ..eval.evaluate import evaluate
+        from ..eval.rows import read_rows
+
+        if len(provider) != 2:
+            raise typer.BadParameter("give two providers: --provider CHEAP --provider STRONG")
+        if (target_accuracy is None) == (budget_usd is None):
+            raise typer.BadParameter("give one of --target-accuracy and --budget-usd")
+        asyncio.run(evaluate(provider, dataset, out, limit=limit, seed=seed, config=load_config(config)))
+        fitted = fit_thresholds(
+            read_rows(out / "samples.jsonl"),
+            provider[0],
+            provider[1],
+            target_accuracy=target_accuracy,
+            budget_per_1000=budget_usd,
+            seed=seed,
+        )
+        console = Console()
+        if not fitted:
+            console.print(f"{provider[0]} reported no confidences on {dataset}: there is no threshold to fit")
+            raise typer.Exit(1)
+        table = Table("task", "threshold", "accuracy [95% CI]", "cost / 1,000", f"{provider[0]} answers", "goal met")
+        for task, f in fitted.items():
+            low, high = f["ci95"]
+            table.add_row(
+                task,
+                "never stop early" if f["threshold"] is None else f"{f['threshold']:.4g}",
+                f"{f['accuracy']:.3f} [{low:.3f}, {high:.3f}]",
+                f"${f['cost_per_1000']:.4f}",
+                f"{f['local_share']:.1%}",
+                "yes" if f["met"] else "no (closest shown)",
+            )
+        console.print(table)
+        console.print("paste into mmbridge.toml:\n")
+        console.print(toml_table(name, provider[0], provider[1], fitted), markup=False, highlight=False)

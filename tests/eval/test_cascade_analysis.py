@@ -1,0 +1,102 @@
+"""The cascade analysis: what "local first, then the API" would have scored and cost, from the rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mmbridge.data.sample import Sample
+from mmbridge.eval.report import render_html
+from mmbridge.eval.rows import Row
+from mmbridge.eval.summary import summarize
+from mmbridge.types import Task
+
+# ten vqa samples: the local model is sure of six (all right) and unsure of four (two wrong);
+# the API is always right at $0.001 a call
+SURE = [0.99] * 6 + [0.5] * 4
+LOCAL_RIGHT = [1.0] * 6 + [1.0, 0.0, 1.0, 0.0]
+
+
+def _rows() -> tuple[list[Row], list[Sample]]:
+    samples = [
+        Sample(id=f"s{i}", image=Path("x.png"), task=Task.VQA, question="What colour?", answers=["red"])
+        for i in range(10)
+    ]
+    rows = []
+    for i, (sure, right) in enumerate(zip(SURE, LOCAL_RIGHT, strict=True)):
+        common = {"sample_id": f"s{i}", "task": Task.VQA, "latency_s": 0.01}
+        rows.append(Row(provider="local", score=right, confidence=sure, cost_usd=0.0, **common))
+        rows.append(Row(provider="gpt", score=1.0, cost_usd=0.001, **common))
+    return rows, samples
+
+
+def test_the_sweep_finds_the_cheapest_point_that_matches_the_api_and_the_safe_coverage() -> None:
+    rows, samples = _rows()
+    summary = summarize(rows, samples, providers=["gpt", "local"], dataset="d")
+    (cascade,) = summary["cascades"]
+    assert (cascade["first"], cascade["then"], cascade["task"], cascade["n"]) == ("local", "gpt", "vqa", 10)
+    assert cascade["single"] == {
+        "local": {"accuracy": 0.8, "cost_per_1000": 0.0},
+        "gpt": {"accuracy": 1.0, "cost_per_1000": 1.0},
+    }
+    best = cascade["matches_best"]
+    assert (best["threshold"], best["accuracy"], best["cost_per_1000"], best["local_share"]) == (0.99, 1.0, 0.4, 0.6)
+    assert cascade["coverage_at_1pct_risk"] == {"share": 0.6, "threshold": 0.99}
+    always_escalate = cascade["points"][-1]
+    assert always_escalate == {"threshold": None, "accuracy": 1.0, "cost_per_1000": 1.0, "local_share": 0.0}
+    assert "Cascade: local then gpt, vqa" in render_html(summary, rows, samples)
+    # calibration: 0.99 sure and always right, 0.5 sure and right half the time: |1 - 0.99| x 60%
+    assert summary["providers"]["local"]["tasks"]["vqa"]["calibration_error"] == 0.006
+    assert summary["providers"]["gpt"]["tasks"]["vqa"]["calibration_error"] is None
+
+
+def test_no_cascade_without_a_confidence_and_none_from_a_sure_but_wrong_first_stage() -> None:
+    rows, samples = _rows()
+    blind = [r.model_copy(update={"confidence": None}) if r.provider == "local" else r for r in rows]
+    assert summarize(blind, samples, providers=["local", "gpt"], dataset="d")["cascades"] == []
+    # sure of everything, and wrong on two: no share of its answers stays within 1% risk
+    overconfident = [r.model_copy(update={"confidence": 1.0}) if r.provider == "local" else r for r in rows]
+    (cascade,) = summarize(overconfident, samples, providers=["local", "gpt"], dataset="d")["cascades"]
+    assert cascade["coverage_at_1pct_risk"] == {"share": 0.0, "threshold": None}
+
+
+def test_fit_picks_per_task_thresholds_for_a_target_or_a_budget(tmp_path: Path) -> None:
+    import tomllib
+
+    from mmbridge.config import check_config, load_config
+    from mmbridge.eval.cascade_fit import fit_thresholds, toml_table
+
+    rows, _ = _rows()
+    fitted = fit_thresholds(rows, "local", "gpt", target_accuracy=1.0)["vqa"]
+    assert (fitted["threshold"], fitted["cost_per_1000"], fitted["local_share"], fitted["met"]) == (
+        0.99,
+        0.4,
+        0.6,
+        True,
+    )
+    assert fitted["ci95"] == [1.0, 1.0]  # right on every sample at that threshold
+    cheap = fit_thresholds(rows, "local", "gpt", budget_per_1000=0.0)["vqa"]
+    assert (cheap["threshold"], cheap["accuracy"], cheap["met"]) == (0.5, 0.8, True)
+    assert cheap["ci95"][0] < 0.8 < cheap["ci95"][1]
+    assert fit_thresholds(rows, "local", "gpt", target_accuracy=1.01)["vqa"]["met"] is False
+    table = toml_table("team", "local", "gpt", {"vqa": fitted})
+    config = tmp_path / "mmbridge.toml"
+    config.write_text('[providers.local]\ntype = "fake"\n[providers.gpt]\ntype = "fake"\n' + table)
+    assert tomllib.loads(table)["providers"]["team"]["thresholds"] == {"vqa": 0.99}
+    assert check_config(load_config(config)) == []
+
+
+def test_cascade_fit_evaluates_and_prints_the_table_to_paste(tmp_path: Path, capsys, monkeypatch) -> None:
+    from mmbridge.cli.main import main
+
+    config = tmp_path / "mmbridge.toml"
+    config.write_text('[providers.prior]\ntype = "prior"\ntrain = "builtin:shapes?split=train&images=40"\n')
+    argv = ["mmbridge", "cascade", "fit", "--provider", "prior", "--provider", "fake", "--config", str(config)]
+    argv += ["--dataset", "builtin:shapes?split=val&images=40", "--out", str(tmp_path / "fit")]
+    monkeypatch.setattr("sys.argv", [*argv, "--target-accuracy", "0.5"])
+    try:
+        main()
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    shown = capsys.readouterr().out
+    assert (tmp_path / "fit" / "samples.jsonl").is_file()
+    assert '[providers.cascade]\ntype = "cascade"\nproviders = ["prior", "fake"]' in shown
