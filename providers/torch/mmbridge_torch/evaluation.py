@@ -13,17 +13,17 @@ from .model import FusedModel
 from .tensors import Prepared
 from .vocab import PAD
 
-__all__ = ["evaluate_prepared", "selection_score"]
+__all__ = ["evaluate_prepared", "predictions", "selection_score"]
 
 
 @torch.no_grad()
-def evaluate_prepared(
+def predictions(
     model: FusedModel, data: Prepared, device: torch.device, batch_images: int = 128, bf16: bool = False
-) -> dict[str, Any]:
-    """vqa and verify accuracy (overall and per meta.type) of a prepared split, choices respected,
-    and the caption loss when it has captions."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every query's answer logits (Q,A), choices respected (others -inf), and verify logit (Q,), on the CPU."""
     model.eval()
-    correct = torch.zeros(len(data.q_image), dtype=torch.bool)
+    answers = torch.full((len(data.q_image), data.q_choices.shape[1]), -math.inf)
+    verify = torch.zeros(len(data.q_image))
     for start in range(0, len(data.images), batch_images):
         images = list(range(start, min(start + batch_images, len(data.images))))
         queries = [q for im in images for q in data.per_image[im]]
@@ -34,14 +34,26 @@ def evaluate_prepared(
             memory = model.encode_images(data.images[images].to(device))
             state = model.fuse(memory, data.q_image[q].to(device) - start, data.q_tokens[q].to(device))
             logits = model.answer_logits(state).float().masked_fill(~data.q_choices[q].to(device), -math.inf)
-            verify = model.verify_logit(state).float()
-        task, target = data.q_task[q].to(device), data.q_target[q].to(device)
-        right = torch.where(task == 0, logits.argmax(-1) == target, (verify > 0).long() == target)
-        correct[q] = right.cpu()
+            answers[q] = logits.cpu()
+            verify[q] = model.verify_logit(state).float().cpu()
+    model.train()
+    return answers, verify
+
+
+@torch.no_grad()
+def evaluate_prepared(
+    model: FusedModel, data: Prepared, device: torch.device, batch_images: int = 128, bf16: bool = False
+) -> dict[str, Any]:
+    """vqa and verify accuracy (overall and per meta.type) of a prepared split, choices respected,
+    and the caption loss when it has captions."""
+    answers, verify = predictions(model, data, device, batch_images, bf16)
+    right_answer = answers.argmax(-1) == data.q_target if len(answers) else torch.zeros(0, dtype=torch.bool)
+    correct = torch.where(data.q_task == 0, right_answer, (verify > 0).long() == data.q_target)
     report: dict[str, Any] = {}
     if len(data.c_image):
+        model.eval()
         report["caption_loss"] = _caption_loss(model, data, device, batch_images, bf16)
-    model.train()
+        model.train()
     for task_id, name in ((0, "vqa"), (1, "verify")):
         mask = data.q_task == task_id
         if mask.any():

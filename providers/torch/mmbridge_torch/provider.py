@@ -46,6 +46,7 @@ class TorchProvider(BaseProvider):
         trained = {Task(t) for t in checkpoint.info.get("tasks", list(Task)) if t in set(Task)}
         self.capabilities = frozenset(t for t in trained if t is not Task.VQA or self.answers)
         self.answer_index = {a: i for i, a in enumerate(self.answers)}
+        self.temperature = {task: _temperature(checkpoint.info, task) for task in ("vqa", "verify")}
         self.model = f"mmbridge-fused:{folder.name}"
         self._weights_hash = hashlib.sha256((folder / WEIGHTS).read_bytes()).hexdigest()[:16]
         self._threads = torch.get_num_threads()
@@ -56,7 +57,10 @@ class TorchProvider(BaseProvider):
 
     @property
     def identity(self) -> dict[str, Any]:
-        return {"type": "torch", "weights": self._weights_hash, "beam_size": self.options.beam_size}
+        identity: dict[str, Any] = {"type": "torch", "weights": self._weights_hash, "beam_size": self.options.beam_size}
+        if self.temperature != {"vqa": 1.0, "verify": 1.0}:  # calibrated confidences differ
+            identity["temperature"] = self.temperature
+        return identity
 
     async def _generate(self, request: Request) -> Response:
         return await self._batcher.submit(request)
@@ -128,8 +132,9 @@ class TorchProvider(BaseProvider):
                 # the whole batch in a few tensor ops, then plain Python per request
                 allowed = torch.stack([allowed_answers(requests[i].choices, self.answer_index) for i in asks])
                 logits = self.net.answer_logits(state).float().cpu().masked_fill(~allowed, -math.inf)
-                best_p, best = torch.softmax(logits, dim=-1).max(dim=-1)
-                p_true = torch.sigmoid(self.net.verify_logit(state).float()).cpu()
+                # calibrated (calibration.py): dividing by T > 0 changes confidences, not answers
+                best_p, best = torch.softmax(logits / self.temperature["vqa"], dim=-1).max(dim=-1)
+                p_true = torch.sigmoid(self.net.verify_logit(state).float() / self.temperature["verify"]).cpu()
                 for i, p, b, t, ok in zip(
                     asks, best_p.tolist(), best.tolist(), p_true.tolist(), allowed.any(-1).tolist(), strict=True
                 ):
@@ -171,3 +176,10 @@ def _failure(name: str, exc: BaseException, batch: int) -> ProviderError:
 
 def build(name: str, options: TorchOptions) -> TorchProvider:
     return TorchProvider(name, options)
+
+
+def _temperature(info: dict[str, Any], task: str) -> float:
+    """The checkpoint's fitted temperature for ``task`` (calibration.py), 1 when it has none."""
+    entry = info.get("calibration", {}).get(task) if isinstance(info.get("calibration"), dict) else None
+    value = entry.get("temperature") if isinstance(entry, dict) else None
+    return float(value) if isinstance(value, (int, float)) and 1e-2 <= value <= 1e2 else 1.0

@@ -31,6 +31,7 @@ from mmbridge.image import Image
 from mmbridge.types import Task
 
 from .backbones import cached_features, load_trunk_weights, trunk_identity
+from .calibration import calibrate
 from .checkpoint import check_resumable, load_checkpoint, load_optimizer, save_checkpoint
 from .device import autocast, bf16_helps, pick_device
 from .evaluation import evaluate_prepared, selection_score
@@ -314,4 +315,22 @@ def train(options: TrainOptions, on_update: Callable[[dict[str, Any]], None] | N
     tasks = sorted({s.task.value for s in train_set})  # what the checkpoint can answer
     info = {"data": options.data, "val": options.val, "answers": len(answers), "vocab": len(vocab), "tasks": tasks}
     run = _Run(options, model, vocab, answers, data, val, _optimizer(model, options), device, info, on_update)
-    return run.fit()
+    report = run.fit()
+    if val is not None:
+        _calibrate_best(options.out / "best", val, device, on_update)
+    return report
+
+
+def _calibrate_best(folder: Path, val: Prepared, device: torch.device, on_update: Callable | None) -> None:
+    """Fit best/'s confidence temperatures on the validation split and store them in it (calibration.py)."""
+    best = load_checkpoint(folder, device)
+    fitted = calibrate(best.model, val, device, bf16_helps(device))
+    if not fitted:
+        return
+    save_checkpoint(folder, best.model, best.vocab, best.answers, {**best.info, "calibration": fitted})
+    if on_update:
+        said = "; ".join(
+            f"{t} T={f['temperature']:.2f}, ECE {f['ece_before']:.3f} -> {f['ece_after']:.3f}"
+            for t, f in fitted.items()
+        )
+        on_update({"event": "info", "message": f"calibrated on the validation split: {said}"})
