@@ -133,3 +133,7 @@ def test_demo_runs_without_configuration(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "prior" in result.stdout and "fake" in result.stdout and "report:" in result.stdout
     assert (tmp_path / "mmbridge-demo" / "report.html").is_file()
+    # no OPENAI_API_KEY here: a stand-in takes the API's place, and says so; the cascade is analysed
+    assert "api-standin is NOT an API" in result.stdout
+    assert "cascade local -> api-standin (vqa" in result.stdout
+    assert "Cascade: local then api-standin" in (tmp_path / "mmbridge-demo" / "report.html").read_text()
