@@ -85,7 +85,8 @@ def test_ten_answers_become_soft_scores_and_the_answer_set_is_capped(tmp_path: P
         TrainOptions(data=str(path), val=str(path), out=out, epochs=3, batch_images=8, model=TINY, max_answers=3),
         on_update=lambda e: messages.append(e["message"]) if e["event"] == "info" else None,
     )
-    assert messages == ["3 answers cover 100.0% of the vqa samples", "image tokens: grid"]
+    assert messages[:2] == ["3 answers cover 100.0% of the vqa samples", "image tokens: grid"]
+    assert messages[2].startswith("calibrated on the validation split: vqa T=")
     with Client("torch", config=Config(cache=CacheConfig(enabled=False)), checkpoint=str(out / "best")) as client:
         assert client.ask(samples[0].image, "What color is the square?").answer in answers
 
