@@ -10,7 +10,6 @@ Scene supervision, when the data has it and it is not turned off, comes from sce
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 import shutil
@@ -55,8 +54,7 @@ class TrainOptions:
     device: str = "auto"
     seed: int = 0
     resume: bool = False
-    #: images per step (all their questions come along); None: 8 with object tokens (more, smaller
-    #: steps found the named objects sooner), else 32
+    #: images per step (all their questions come along); None: by the model (see _Run)
     batch_images: int | None = None
     lr: float = 1e-3
     weight_decay: float = 0.01
@@ -227,6 +225,9 @@ class _Run:
     def __post_init__(self) -> None:
         self.bf16 = bf16_helps(self.device)
         self.rng = random.Random(self.options.seed)
+        # --batch-images, else 8 images a step with object tokens (more, smaller steps found the
+        # named objects sooner) and 32 with a grid
+        self.batch = self.options.batch_images or (8 if self.model.cfg.image_tokens == "objects" else 32)
         self.captions_of = caption_index(self.data)
         self.state = {"step": 0, "epoch": 0, "elapsed_s": 0.0, "best": None, "images_seen": 0}
         last = self.options.out / "last"
@@ -238,12 +239,11 @@ class _Run:
 
     def fit(self) -> dict[str, Any]:
         options = self.options
-        batch = options.batch_images or 32
-        total_steps = math.ceil(len(self.data.images) / batch) * options.epochs
+        total_steps = math.ceil(len(self.data.images) / self.batch) * options.epochs
         budget_s = options.max_minutes * 60 if options.max_minutes else math.inf
         warmup = max(1, int(0.03 * min(total_steps, 3000))) / max(total_steps, 1)
         while self.state["epoch"] < options.epochs:
-            for images in batches(self.data, batch, self.rng):
+            for images in batches(self.data, self.batch, self.rng):
                 progress = max(self.state["step"] / total_steps, (time.monotonic() - self.started) / budget_s)
                 if progress >= 1:
                     self.validate_and_save(final=True)
@@ -270,7 +270,7 @@ class _Run:
         self.state["images_seen"] += len(images)
         self.window[1] += len(images)
         speed = self.window[1] / max(time.monotonic() - self.window[0], 1e-9)
-        if self.window[1] >= 20 * (self.options.batch_images or 32):
+        if self.window[1] >= 20 * self.batch:
             self.window[:] = [time.monotonic(), 0]
         if self.on_update:
             event = {"event": "step", "loss": loss.item(), "lr": lr, "progress": progress, "images_per_s": speed}
@@ -306,8 +306,6 @@ def train(options: TrainOptions, on_update: Callable[[dict[str, Any]], None] | N
     torch.manual_seed(options.seed)
     train_set, val_set = load_samples(options)
     model, vocab, answers, names, covered = _model_for(options, train_set, device)
-    if options.batch_images is None:
-        options = dataclasses.replace(options, batch_images=8 if model.cfg.image_tokens == "objects" else 32)
     data, val = _tensors(options, model, (train_set, val_set), vocab, answers, names, device)
     if on_update and answers and covered is not None:  # said once the data has proved readable
         on_update({"event": "info", "message": f"{len(answers):,} answers cover {covered:.1%} of the vqa samples"})
