@@ -25,8 +25,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ..wire import chat_completion, error_body
+from .batch_api import BatchFault, BatchStore, BatchTiming, parse_multipart
 
-__all__ = ["Fault", "FaultMix", "OpenAICompatibleServer", "RecordedRequest", "default_responder"]
+__all__ = [
+    "BatchFault",
+    "BatchTiming",
+    "Fault",
+    "FaultMix",
+    "OpenAICompatibleServer",
+    "RecordedRequest",
+    "default_responder",
+]
 
 
 @dataclass(frozen=True)
@@ -139,7 +148,8 @@ class _Server(ThreadingHTTPServer):
 
 
 class OpenAICompatibleServer:
-    """``POST /v1/chat/completions``, ``GET /v1/models`` and ``GET /stats`` on 127.0.0.1."""
+    """``POST /v1/chat/completions``, ``GET /v1/models``, the Files and Batches endpoints
+    (:mod:`mmbridge.testing.batch_api`) and ``GET /stats`` on 127.0.0.1."""
 
     def __init__(
         self,
@@ -152,6 +162,7 @@ class OpenAICompatibleServer:
         max_requests: int = 100_000,
         max_seconds: float = 600.0,
         port: int = 0,
+        batch_timing: BatchTiming | None = None,
     ) -> None:
         self.responder = responder
         self.api_key = api_key
@@ -162,6 +173,7 @@ class OpenAICompatibleServer:
         self.requests: list[RecordedRequest] = []
         self.attempts: Counter[str] = Counter()
         self._faults: deque[Fault] = deque(faults)
+        self.batches = BatchStore(self._completion, batch_timing or BatchTiming())
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._httpd = _Server(("127.0.0.1", port), self._handler_class())
@@ -242,10 +254,16 @@ class OpenAICompatibleServer:
                 super().setup()
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-            def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+            def _send(
+                self,
+                status: int,
+                payload: Any,
+                headers: dict[str, str] | None = None,
+                content_type: str = "application/json",
+            ) -> None:
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)
@@ -263,23 +281,53 @@ class OpenAICompatibleServer:
                 return server.api_key is None or self.headers.get("Authorization") == f"Bearer {server.api_key}"
 
             def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-                if self.path.rstrip("/").endswith("/stats"):
+                path = self.path.split("?")[0].rstrip("/")
+                parts = path.split("/")
+                if path.endswith("/stats"):
+                    submitted = server.batches.submitted
                     self._send(
                         200,
-                        {"requests": len(server.requests), "max_attempts": max(server.attempts.values(), default=0)},
+                        {
+                            "requests": len(server.requests),
+                            "max_attempts": max(server.attempts.values(), default=0),
+                            "batch_lines": sum(submitted.values()),
+                            "batch_lines_max": max(submitted.values(), default=0),
+                        },
                     )
                 elif self.path.rstrip("/").endswith("/models"):
                     self._send(
                         200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "owned_by": "test"}]}
                     )
+                elif not self._authorized():
+                    self._send(401, error_body("Incorrect API key provided: sk-te****1234.", code="invalid_api_key"))
+                elif "files" in parts and path.endswith("/content"):
+                    content = server.batches.file_content(parts[-2])
+                    if content is None:
+                        self._send(404, error_body(f"No such File object: {parts[-2]}"))
+                    else:
+                        self._send(200, content, content_type="application/octet-stream")
+                elif path.endswith("/batches"):
+                    self._send(200, server.batches.list())
+                elif "batches" in parts:
+                    self._send(*server.batches.retrieve(parts[-1]))
                 else:
                     self._send(404, error_body(f"no route {self.path}"))
 
+            def _read_body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                    return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                chunks = []
+                while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                self.rfile.readline()
+                return b"".join(chunks)
+
             def do_POST(self) -> None:  # noqa: N802
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length)
+                raw = self._read_body()
+                multipart = self.headers.get("Content-Type", "").startswith("multipart/form-data")
                 try:
-                    body = json.loads(raw)
+                    body = None if multipart else json.loads(raw)
                 except json.JSONDecodeError:
                     body = None
                 authorized = self._authorized()
@@ -290,6 +338,15 @@ class OpenAICompatibleServer:
                     self._inject(fault)
                 elif not authorized:
                     self._send(401, error_body("Incorrect API key provided: sk-te****1234.", code="invalid_api_key"))
+                elif multipart and self.path.rstrip("/").endswith("/files"):
+                    form = parse_multipart(self.headers["Content-Type"], raw)
+                    filename, content = form.get("file", (None, b""))
+                    purpose = form.get("purpose", (None, b""))[1].decode()
+                    self._send(200, server.batches.add_file(filename or "upload.jsonl", purpose, content))
+                elif self.path.rstrip("/").endswith("/cancel"):
+                    self._send(*server.batches.cancel(self.path.rstrip("/").split("/")[-2]))
+                elif isinstance(body, dict) and self.path.rstrip("/").endswith("/batches"):
+                    self._send(*server.batches.create(body))
                 elif not isinstance(body, dict) or not self.path.rstrip("/").endswith("/chat/completions"):
                     self._send(400, error_body("expected a JSON chat completion request"))
                 else:
@@ -328,12 +385,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-requests", type=int, default=100_000)
     parser.add_argument("--max-seconds", type=float, default=600.0)
+    parser.add_argument("--batch-seconds", type=float, default=0.5, help="how long a batch is in progress")
     args = parser.parse_args(argv)
     mix = FaultMix(
         args.rate_limit, (0.05, 0.2), args.server_error, args.drop, args.hang, args.hang_s, args.clean_after, args.seed
     )
     server = OpenAICompatibleServer(
-        latency_s=args.latency, mix=mix, max_requests=args.max_requests, max_seconds=args.max_seconds, port=args.port
+        latency_s=args.latency,
+        mix=mix,
+        max_requests=args.max_requests,
+        max_seconds=args.max_seconds,
+        port=args.port,
+        batch_timing=BatchTiming(in_progress_s=args.batch_seconds),
     ).start()
     print(server.url, flush=True)
     try:
