@@ -13,6 +13,7 @@
         ├── ProviderTimeoutError     no answer within the timeout
         ├── ProviderConnectionError  the connection failed or dropped
         ├── ProviderResponseError    an answer arrived but could not be read (malformed JSON, say)
+        ├── BatchError               a Batch API batch failed validation, expired or was cancelled first
         └── HTTPStatusError          the server answered with an error status
             ├── AuthenticationError  401 / 403: the key is wrong or lacks permission
             └── RateLimitError       429: slow down (``insufficient_quota``: top up, do not retry)
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthenticationError",
+    "BatchError",
     "CacheError",
     "ConfigError",
     "DatasetError",
@@ -114,6 +116,17 @@ class ProviderConnectionError(ProviderError):
 
 class ProviderResponseError(ProviderError):
     """The server answered, but the answer could not be read (malformed JSON, missing fields)."""
+
+
+class BatchError(ProviderError):
+    """A request sent in a batch got no answer: the batch failed validation, expired or was cancelled."""
+
+    retryable = True  # a rerun submits it again
+
+    def __init__(self, message: str, *, code: str | None = None, provider: str | None = None) -> None:
+        #: the Batch API's code, e.g. "token_limit_exceeded", "batch_expired"
+        self.code = code
+        super().__init__(message, provider=provider)
 
 
 class HTTPStatusError(ProviderError):

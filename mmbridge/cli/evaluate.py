@@ -25,6 +25,7 @@ def _run(
     restart: bool = False,
     keep_errors: bool = False,
     extra: dict[str, Any] | None = None,
+    batch: dict[str, Any] | None = None,
 ) -> None:
     from rich.console import Console
 
@@ -54,6 +55,7 @@ def _run(
             config=loaded,
             restart=restart,
             keep_errors=keep_errors,
+            **(batch or {}),
         )
     )
     console = Console()
@@ -100,9 +102,24 @@ def register(app: typer.Typer) -> None:
         keep_errors: Annotated[
             bool, typer.Option("--keep-errors", help="On a rerun, keep error rows instead of asking them again.")
         ] = False,
+        batch: Annotated[
+            bool,
+            typer.Option(
+                "--batch", help="Send openai providers' requests through the Batch API (half price, within 24 h)."
+            ),
+        ] = False,
+        batch_fallback: Annotated[
+            str, typer.Option(help="none: what a batch could not answer stays an error row; sync: ask it now.")
+        ] = "none",
+        batch_poll: Annotated[
+            float | None, typer.Option(min=0.01, help="Seconds between polls [default: the provider's batch_poll_s].")
+        ] = None,
     ) -> None:
         """Score providers on the same samples; rerun the same command to resume a killed run."""
-        _run(provider, dataset, out, tasks, limit, concurrency, seed, config, restart, keep_errors)
+        if batch_fallback not in ("none", "sync"):
+            raise typer.BadParameter(f"--batch-fallback {batch_fallback!r}: use none or sync")
+        options = {"batch": batch, "batch_fallback": batch_fallback, "batch_poll_s": batch_poll}
+        _run(provider, dataset, out, tasks, limit, concurrency, seed, config, restart, keep_errors, batch=options)
 
     @app.command()
     def demo(

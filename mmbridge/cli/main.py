@@ -7,6 +7,7 @@ import sys
 import typer
 
 from .ask import register as register_ask
+from .batch import register as register_batch
 from .cache import register as register_cache
 from .cascade import register as register_cascade
 from .data import register as register_data
@@ -28,6 +29,7 @@ register_info(app)
 register_data(app)
 register_cache(app)
 register_eval(app)
+register_batch(app)
 register_cascade(app)
 register_train(app)
 register_serve(app)

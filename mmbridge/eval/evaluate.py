@@ -17,6 +17,7 @@ from ..data import load_dataset
 from ..data.sample import Sample
 from ..errors import ConfigError
 from ..provider import concurrency_of
+from .offline import offline_layer
 from .report import render_html, render_markdown
 from .rows import Row
 from .rundir import exclusive, record_run, run_identity
@@ -56,6 +57,14 @@ def _pace(name: str, client: Client, given: int | Mapping[str, int] | None) -> i
     return concurrency_of(client.provider) or DEFAULT_CONCURRENCY
 
 
+def _offline(clients: Mapping[str, Client], asked: bool) -> frozenset[str]:
+    """The providers that answer through their offline path: all that can when ``asked``, else those set to."""
+    able = {name: layer for name, client in clients.items() if (layer := offline_layer(client)) is not None}
+    if asked and not able:
+        raise ConfigError("--batch: none of these providers answers in batches; openai providers do")
+    return frozenset(name for name, layer in able.items() if asked or layer.offline_by_default)
+
+
 async def evaluate(
     providers: list[str],
     dataset: str,
@@ -69,6 +78,9 @@ async def evaluate(
     progress: bool | None = None,
     restart: bool = False,
     keep_errors: bool = False,
+    batch: bool = False,
+    batch_fallback: str = "none",
+    batch_poll_s: float | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) an evaluation and write its files into ``out``; returns the summary.
 
@@ -77,7 +89,13 @@ async def evaluate(
     earlier run are asked again unless ``keep_errors``. ``concurrency`` is calls at once for every
     provider (an int) or by name (a mapping); a provider it does not cover runs at its own
     ``max_concurrency`` or batch size (:func:`mmbridge.provider.concurrency_of`), else 8.
+
+    ``batch``: providers that can (``openai``) answer through the Batch API, as those whose config
+    says ``batch = true`` always do; ``batch_fallback="sync"`` asks what a batch could not answer
+    the normal way; ``batch_poll_s`` overrides their seconds between polls.
     """
+    if batch_fallback not in ("none", "sync"):
+        raise ConfigError(f"batch_fallback {batch_fallback!r}: use none or sync")
     if not providers:
         raise ConfigError("name at least one provider")
     twice = sorted({p for p in providers if providers.count(p) > 1})
@@ -104,10 +122,19 @@ async def evaluate(
         # reading data, loading models and writing reports take seconds: not on the event loop
         samples, clients, identity = await asyncio.to_thread(prepare)
         try:
+            offline = _offline(clients, batch)
             record_run(out, identity, restart=restart)
             paces = {name: _pace(name, client, concurrency) for name, client in clients.items()}
             rows, reasked = await run_eval(
-                clients, samples, out, concurrency=paces, progress=progress, keep_errors=keep_errors
+                clients,
+                samples,
+                out,
+                concurrency=paces,
+                progress=progress,
+                keep_errors=keep_errors,
+                offline=offline,
+                fallback_sync=batch_fallback == "sync",
+                poll_s=batch_poll_s,
             )
         finally:
             for client in clients.values():

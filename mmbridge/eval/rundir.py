@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 from ..atomic import atomic_write
 from ..data.sample import Sample
 from ..errors import RunError
+from ..offline import OFFLINE_FOLDER, running_batches
 from ..provider import Provider, identity_of
 from .rows import ROWS_FILE
 
@@ -95,8 +97,14 @@ def record_run(out: Path, identity: dict[str, Any], *, restart: bool = False) ->
     """Check ``identity`` against the folder's run.json and write the merged record, before any request."""
     path = out / RUN_FILE
     if restart:
+        if running := running_batches(out):
+            raise RunError(
+                f"{out} has {running} batch(es) still running; `mmbridge batch cancel {out}` first "
+                "(their answers would be lost), then --restart"
+            )
         for name in OUTPUTS:
             (out / name).unlink(missing_ok=True)
+        shutil.rmtree(out / OFFLINE_FOLDER, ignore_errors=True)
     previous: dict[str, Any] | None = None
     if path.is_file():
         try:

@@ -9,6 +9,7 @@ support is a row marked ``unsupported``, written without calling it.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +20,7 @@ from ..data.sample import Sample
 from ..errors import CacheError, UnsupportedTaskError
 from ..image import Image
 from ..types import Response
+from .offline import answer_offline
 from .rows import ROWS_FILE, Row, RowError, compact_rows, read_rows
 from .scoring import sample_score
 
@@ -82,13 +84,18 @@ async def run_eval(
     concurrency: Mapping[str, int] | None = None,
     progress: bool | None = None,
     keep_errors: bool = False,
+    offline: frozenset[str] = frozenset(),
+    fallback_sync: bool = False,
+    poll_s: float | None = None,
 ) -> tuple[list[Row], int]:
     """Fill ``out/samples.jsonl`` with a row per (sample, provider); returns every row and how
     many error rows of an earlier run were asked again (all of them unless ``keep_errors``).
 
     Each provider runs at its own pace: ``concurrency[name]`` calls at once (default
     DEFAULT_CONCURRENCY), so the local model's batcher sees full batches while an API provider
-    runs at its own limit, and neither waits for the other.
+    runs at its own limit, and neither waits for the other. Providers named in ``offline`` answer
+    through their offline path (the Batch API; :mod:`mmbridge.eval.offline`); with
+    ``fallback_sync``, what it could not answer is then asked the normal way.
     """
     path = out / ROWS_FILE
     found = {row.key: row for row in read_rows(path)}
@@ -100,7 +107,7 @@ async def run_eval(
     pictures = _Pictures(clients)
     with path.open("a", encoding="utf-8") as sink, progress_bar(progress, "evaluating") as bar:
         task = bar.add_task("evaluating", total=len(todo), failed=0) if bar is not None else None
-        failed = 0
+        failed = retried = 0
 
         def keep(row: Row) -> None:
             nonlocal failed
@@ -132,8 +139,29 @@ async def run_eval(
             else:
                 keep(_row(sample, name, response, None))
 
+        def notify(line: str) -> None:
+            if bar is not None:
+                bar.console.print(line, markup=False, highlight=False)
+            else:
+                print(line, file=sys.stderr, flush=True)
+
+        def pace(name: str) -> int:
+            return (concurrency or {}).get(name, DEFAULT_CONCURRENCY)
+
+        async def batched(name: str, samples: list[Sample]) -> None:
+            failed = await answer_offline(
+                clients[name], name, samples, out, make_row=_row, keep=keep, notify=notify, progress=bar, poll_s=poll_s
+            )
+            if failed and fallback_sync:
+                notify(f"{name}: asking the {len(failed):,} requests the batches did not answer synchronously")
+                if bar is not None:  # their error rows are about to be replaced: count them once
+                    nonlocal retried
+                    retried += len(failed)
+                    bar.update(task, total=len(todo) + retried)
+                await run_batch(ask, failed, concurrency=pace(name))
+
         pools = [  # one pool per provider, all at once
-            run_batch(ask, mine, concurrency=(concurrency or {}).get(name, DEFAULT_CONCURRENCY))
+            batched(name, [s for s, _ in mine]) if name in offline else run_batch(ask, mine, concurrency=pace(name))
             for name in clients
             if (mine := [item for item in todo if item[1] == name])
         ]

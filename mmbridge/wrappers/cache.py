@@ -128,6 +128,22 @@ class Cached(WrapperProvider):
     def key(self, request: Request) -> str:
         return request_key(self._identity, request, self.image_hash(request.image))
 
+    def find(self, request: Request) -> Response | None:
+        """The stored answer (marked cached), or None; blocking: it may hash the picture."""
+        if _MODE.get() != "use" or not getattr(self.inner, "cacheable", True):
+            return None
+        stored = self._get(self.key(request))
+        if stored is None:
+            return None
+        self.hits += 1
+        return Response.model_validate_json(stored).model_copy(update={"cached": True, "latency_s": 0.0})
+
+    def put(self, request: Request, response: Response) -> None:
+        """Keep an answer that was got around this wrapper (a batch's); blocking."""
+        if _MODE.get() != "off" and getattr(self.inner, "cacheable", True):
+            self.misses += 1
+            self._set(self.key(request), response.model_dump_json(), expire=self.ttl_s)
+
     async def generate(self, request: Request) -> Response:
         mode = _MODE.get()
         if mode == "off" or not getattr(self.inner, "cacheable", True):

@@ -25,6 +25,9 @@ class ModelPrice(BaseModel):
 
     input_per_million: float = Field(ge=0)
     output_per_million: float = Field(ge=0)
+    #: the Batch API's prices; None: half the prices above (OpenAI's batch discount)
+    batch_input_per_million: float | None = Field(default=None, ge=0)
+    batch_output_per_million: float | None = Field(default=None, ge=0)
 
 
 class OpenAIOptions(BaseModel):
@@ -49,6 +52,14 @@ class OpenAIOptions(BaseModel):
     prompts: dict[str, str] = Field(default_factory=dict)
     #: USD per million tokens by model name, merged over the dated defaults
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    #: ``mmbridge eval`` sends this provider's requests through the Batch API (half price, within
+    #: 24 h); single calls (``ask``) stay synchronous
+    batch: bool = False
+    #: seconds between polls of a running batch (each wait varies by up to 20%)
+    batch_poll_s: float = Field(default=30.0, gt=0)
+    #: a batch input file holds at most this many requests and this many MB (the API: 50,000, 200 MB)
+    batch_max_requests: int = Field(default=50_000, ge=1, le=50_000)
+    batch_max_mb: float = Field(default=190.0, gt=0, le=200)
 
     @field_validator("prompts")
     @classmethod

@@ -20,7 +20,7 @@ from mmbridge.errors import (
     RateLimitError,
 )
 
-__all__ = ["retry_after_s", "scrub", "translate_errors"]
+__all__ = ["retry_after_s", "scrub", "status_error", "translate_errors"]
 
 _KEY_LIKE = re.compile(r"\b(sk|rk|pk|sess)-[A-Za-z0-9_\-*.]{4,}")
 _MAX_MESSAGE = 300
@@ -67,6 +67,19 @@ def _error_body(body: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
+def status_error(
+    provider: str, status: int, body: Any, secrets: Iterable[str] = (), headers: Mapping[str, str] | None = None
+) -> HTTPStatusError:
+    """The mmbridge error for an HTTP error status and its OpenAI-style body."""
+    message, code = _error_body(body)
+    text = scrub(message or f"status {status}", secrets)
+    cls = AuthenticationError if status in (401, 403) else RateLimitError if status == 429 else HTTPStatusError
+    if status in (401, 403):
+        text += "; check the API key variable (api_key_env) and the model's access"
+    wait = retry_after_s(headers) if headers is not None else None
+    return cls(text, status_code=status, provider=provider, retry_after_s=wait, code=code)
+
+
 @contextlib.contextmanager
 def translate_errors(provider: str, secrets: Iterable[str], timeout_s: float) -> Iterator[None]:
     """Raise mmbridge errors for SDK errors; nothing of the SDK's (its request, headers) is chained."""
@@ -82,19 +95,8 @@ def translate_errors(provider: str, secrets: Iterable[str], timeout_s: float) ->
         reason = scrub(f"{type(cause).__name__}: {cause}", secrets)
         raise ProviderConnectionError(f"connection failed ({reason})", provider=provider) from None
     except openai.APIStatusError as exc:
-        message, code = _error_body(exc.body)
-        text = scrub(message or exc.response.reason_phrase or "error", secrets)
-        status = exc.status_code
-        cls = AuthenticationError if status in (401, 403) else RateLimitError if status == 429 else HTTPStatusError
-        if status in (401, 403):
-            text += "; check the API key variable (api_key_env) and the model's access"
-        raise cls(
-            text,
-            status_code=status,
-            provider=provider,
-            retry_after_s=retry_after_s(exc.response.headers),
-            code=code,
-        ) from None
+        body = exc.body if _error_body(exc.body)[0] else {"message": exc.response.reason_phrase or "error"}
+        raise status_error(provider, exc.status_code, body, secrets, exc.response.headers) from None
     except (openai.APIResponseValidationError, json.JSONDecodeError) as exc:
         raise ProviderResponseError(f"unreadable answer ({scrub(str(exc), secrets)})", provider=provider) from None
     except openai.OpenAIError as exc:

@@ -36,7 +36,14 @@ def price_for(model: str, overrides: dict[str, ModelPrice]) -> ModelPrice | None
     return table[max(prefixes, key=len)] if prefixes else None
 
 
-def cost_usd(price: ModelPrice | None, input_tokens: int | None, output_tokens: int | None) -> float | None:
+def cost_usd(
+    price: ModelPrice | None, input_tokens: int | None, output_tokens: int | None, *, batch: bool = False
+) -> float | None:
+    """USD for one call; ``batch``: at the Batch API's price (half the table's unless it names one)."""
     if price is None or input_tokens is None or output_tokens is None:
         return None
-    return (input_tokens * price.input_per_million + output_tokens * price.output_per_million) / 1_000_000
+    per_in, per_out = price.input_per_million, price.output_per_million
+    if batch:
+        per_in = price.batch_input_per_million if price.batch_input_per_million is not None else per_in / 2
+        per_out = price.batch_output_per_million if price.batch_output_per_million is not None else per_out / 2
+    return (input_tokens * per_in + output_tokens * per_out) / 1_000_000

@@ -8,6 +8,8 @@ import json
 import os
 import threading
 import weakref
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -15,6 +17,7 @@ from pydantic import SecretStr
 
 from mmbridge.errors import ConfigError
 from mmbridge.extract import response_from_text
+from mmbridge.offline import OfflineItem, OfflineSettings
 from mmbridge.provider import BaseProvider
 from mmbridge.types import Request, Response, Task, Usage
 
@@ -127,18 +130,27 @@ class OpenAIProvider(BaseProvider):
         payload["max_completion_tokens" if self.base_url == OPENAI_URL else "max_tokens"] = o.max_output_tokens
         if o.temperature is not None:
             payload["temperature"] = o.temperature
-        if request.task is Task.VQA and request.choices and o.structured_output:
-            payload["response_format"] = _answer_schema(request.choices)
+        if self._structured(request):
+            payload["response_format"] = _answer_schema(request.choices or ())
         return payload
+
+    def _structured(self, request: Request) -> bool:
+        return request.task is Task.VQA and bool(request.choices) and self.options.structured_output
 
     async def _generate(self, request: Request) -> Response:
         # a large picture may be decoded, shrunk and re-encoded here: tens of ms, so not on the loop
         payload = await asyncio.to_thread(self._payload, request) if request.image.heavy else self._payload(request)
         with translate_errors(self.name, [self._key.get_secret_value()], self.options.timeout_s):
             completion = await self._client().chat.completions.create(**payload)
-        return self._response(request, completion, structured="response_format" in payload)
+        return self._response(request, completion)
 
-    def _response(self, request: Request, completion: Any, *, structured: bool) -> Response:
+    def _batch_response(self, request: Request, body: dict[str, Any]) -> Response:
+        """The Response for a Batch API result line's body, by the synchronous path's rules, at batch prices."""
+        from openai.types.chat import ChatCompletion
+
+        return self._response(request, ChatCompletion.model_validate(body), batch=True)
+
+    def _response(self, request: Request, completion: Any, *, batch: bool = False) -> Response:
         message = completion.choices[0].message if completion.choices else None
         text = (message.content or message.refusal or "") if message is not None else ""
         usage = completion.usage
@@ -150,12 +162,29 @@ class OpenAIProvider(BaseProvider):
             "usage": Usage(
                 input_tokens=input_tokens,
                 output_tokens=output_tokens,
-                cost_usd=cost_usd(self._price, input_tokens, output_tokens),
+                cost_usd=cost_usd(self._price, input_tokens, output_tokens, batch=batch),
             ),
         }
-        if structured:
+        if self._structured(request):
             fields["answer"] = _structured_answer(text, request.choices or ())
         return response_from_text(request, text, **fields)
+
+    @property
+    def offline_by_default(self) -> bool:
+        return self.options.batch
+
+    def answer_offline(
+        self, items: Mapping[str, OfflineItem], settings: OfflineSettings
+    ) -> AsyncIterator[list[tuple[str, Response | Exception]]]:
+        """Answer ``items`` through the Batch API (see :mod:`mmbridge_openai.batch_job`)."""
+        from .batch_job import BatchJob
+
+        return BatchJob(self, settings).run(items)
+
+    async def offline_status(self, folder: Path, *, cancel: bool = False) -> list[dict[str, Any]]:
+        from .batch_admin import batch_status
+
+        return await batch_status(self, folder, cancel=cancel)
 
     async def aclose(self) -> None:
         with self._lock:

@@ -1,0 +1,102 @@
+"""The evaluation's offline path (``--batch``): cache hits answered here, the rest by a provider's answer_offline.
+
+Answers are stored in the cache under the key a synchronous call would use, so a later
+synchronous run hits them, and written to samples.jsonl as each chunk arrives. Whatever the
+offline path could not answer is an error row, or with ``--batch-fallback sync`` goes back to
+the caller to be asked the normal way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from ..client import Client
+from ..data.sample import Sample
+from ..errors import UnsupportedTaskError
+from ..offline import OFFLINE_FOLDER, OfflineItem, OfflineProvider, OfflineSettings, find_layer
+from ..types import Response
+from ..wrappers.cache import Cached
+from .rows import Row
+
+__all__ = ["answer_offline", "offline_layer"]
+
+RowMaker = Callable[[Sample, str, Response | None, Exception | None], Row]
+
+
+def offline_layer(client: Client) -> OfflineProvider | None:
+    return find_layer(client.provider, OfflineProvider)  # type: ignore[type-abstract]
+
+
+def custom_id(sample_id: str, provider: str) -> str:
+    """The same (sample, provider) gets the same id in every run, so a rerun knows its lines."""
+    return hashlib.sha256(f"{provider}\0{sample_id}".encode()).hexdigest()[:32]
+
+
+async def answer_offline(
+    client: Client,
+    name: str,
+    samples: list[Sample],
+    out: Path,
+    *,
+    make_row: RowMaker,
+    keep: Callable[[Row], None],
+    notify: Callable[[str], None],
+    progress: Any = None,
+    poll_s: float | None = None,
+) -> list[tuple[Sample, str]]:
+    """Answer ``samples`` for provider ``name`` offline, keeping a row for each; returns the ones that
+    failed (their error rows are kept too, and replaced if the caller asks them again)."""
+    offline = offline_layer(client)
+    assert offline is not None
+    cached = find_layer(client.provider, Cached)
+    unsupported = [s for s in samples if s.task not in client.provider.capabilities]
+    for sample in unsupported:
+        keep(make_row(sample, name, None, UnsupportedTaskError(name, sample.task.value, client.provider.capabilities)))
+    asked = [s for s in samples if s.task in client.provider.capabilities]
+
+    def request(sample: Sample) -> Any:
+        return sample.to_request(client.image(sample.image))
+
+    def split() -> tuple[list[Row], dict[str, OfflineItem], dict[str, Sample]]:
+        hits, items, by_id = [], {}, {}
+        for sample in asked:
+            response = cached.find(request(sample)) if cached is not None else None
+            if response is not None:
+                hits.append(make_row(sample, name, response, None))
+            else:
+                cid = custom_id(sample.id, name)
+                items[cid], by_id[cid] = OfflineItem(sample.id, name, partial(request, sample)), sample
+        return hits, items, by_id
+
+    hits, items, by_id = await asyncio.to_thread(split)  # hashing pictures: not on the event loop
+    for row in hits:
+        keep(row)
+    if not items:
+        return []
+    notify(f"{name}: {len(items):,} requests to answer in batches ({len(hits):,} found in the cache)")
+
+    def finish(chunk: list[tuple[str, Response | Exception]]) -> list[Row]:
+        rows = []
+        for cid, outcome in chunk:
+            sample = by_id[cid]
+            if isinstance(outcome, Response):
+                if cached is not None:
+                    cached.put(items[cid].request(), outcome)
+                rows.append(make_row(sample, name, outcome, None))
+            else:
+                rows.append(make_row(sample, name, None, outcome))
+        return rows
+
+    failed: list[tuple[Sample, str]] = []
+    settings = OfflineSettings(folder=out / OFFLINE_FOLDER, notify=notify, progress=progress, poll_s=poll_s)
+    async for chunk in offline.answer_offline(items, settings):
+        for row in await asyncio.to_thread(finish, chunk):
+            keep(row)
+            if row.error is not None:
+                failed.append((by_id[custom_id(row.sample_id, name)], name))
+    return failed

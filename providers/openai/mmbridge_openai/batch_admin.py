@@ -1,0 +1,45 @@
+"""``mmbridge batch status|cancel DIR`` for openai providers: a run's batches as the service sees them now."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .batch_state import TERMINAL, load_state, save_state
+from .errors import translate_errors
+
+if TYPE_CHECKING:
+    from .provider import OpenAIProvider
+
+__all__ = ["batch_status"]
+
+
+async def batch_status(provider: OpenAIProvider, folder: Path, *, cancel: bool = False) -> list[dict[str, Any]]:
+    """Refresh (and with ``cancel``, cancel the running) batches recorded in ``folder/NAME.json``."""
+    path = folder / f"{provider.name}.json"
+    state = load_state(path, provider.name)
+    client = provider._client()
+    rows = []
+    for record in state.batches:
+        if record.batch_id is not None and record.status not in TERMINAL:
+            with translate_errors(provider.name, [provider._key.get_secret_value()], provider.options.timeout_s):
+                batch = await (client.batches.cancel if cancel else client.batches.retrieve)(record.batch_id)
+            counts = batch.request_counts
+            record.status = batch.status
+            if counts is not None:
+                record.counts = (counts.completed, counts.failed, counts.total)
+        done, failed, total = record.counts
+        rows.append(
+            {
+                "provider": provider.name,
+                "batch": record.batch_id or f"(not created; input {record.input_file_id})",
+                "status": record.status,
+                "requests": len(record.lines),
+                "done": done,
+                "failed": failed,
+                "collected": record.collected,
+            }
+        )
+    if path.exists():
+        save_state(path, state)
+    return rows
