@@ -30,7 +30,7 @@ def progress_bar(enabled: bool | None, description: str) -> Any:
     )
 
     return Progress(
-        TextColumn(description),
+        TextColumn("{task.description}"),  # each task (an eval, a batch) names itself
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[failed]} failed"),

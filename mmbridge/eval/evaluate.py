@@ -141,5 +141,7 @@ async def evaluate(
                 await client.aclose()
         summary = await asyncio.to_thread(summarize, rows, samples, providers=providers, dataset=dataset, seed=seed)
         summary["reasked_errors"] = reasked
+        for name in offline:
+            summary["providers"][name]["batch"] = True
         await asyncio.to_thread(_write_reports, out, summary, rows, samples)
     return summary

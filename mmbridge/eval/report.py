@@ -70,7 +70,7 @@ def terminal_table(summary: dict[str, Any]) -> Any:
             *cells,
             f"{errors / asked:.1%}" if asked else "-",
             "-" if latency is None else f"{latency * 1000:.1f} ms",
-            "-" if provider["cost_per_1000"] is None else f"${provider['cost_per_1000']:.4f}",
+            _money(provider["cost_per_1000"], provider),
         )
     return table
 
@@ -125,14 +125,20 @@ def render_markdown(summary: dict[str, Any]) -> str:
     ]
     for name, p in summary["providers"].items():
         lat = p["latency_s"]
-        cost = "-" if p["cost_usd"] is None else f"${p['cost_usd']:.4f}"
-        per_k = "-" if p["cost_per_1000"] is None else f"${p['cost_per_1000']:.4f}"
+        cost, per_k = _money(p["cost_usd"], p), _money(p["cost_per_1000"], p)
         p50 = "-" if lat["p50"] is None else f"{lat['p50'] * 1000:.1f} ms"
         p95 = "-" if lat["p95"] is None else f"{lat['p95'] * 1000:.1f} ms"
         lines.append(
             f"| {name} | {p50} | {p95} | {p['tokens']['input']} | {p['tokens']['output']} | {cost} | {per_k} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _money(value: float | None, provider: dict[str, Any]) -> str:
+    """Dollars, marked when the provider answered through the Batch API (at its price)."""
+    if value is None:
+        return "-"
+    return f"${value:.4f}" + (" (batch price)" if provider.get("batch") else "")
 
 
 def _tasks(summary: dict[str, Any]) -> list[str]:

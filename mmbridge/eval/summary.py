@@ -8,7 +8,8 @@ Schema ``mmbridge.eval.summary/1`` (stable; new keys may be added, none renamed)
                          "by_type": {TYPE: {"n", "metrics": {...}}},
                          "calibration_error"}},   (ECE of the reported confidences; None without them)
         "latency_s": {"p50", "p95", "mean"}, "tokens": {"input", "output"},
-        "cost_usd", "cost_per_1000"}},
+        "cost_usd", "cost_per_1000",
+        "batch"}},   (added by evaluate(): true when answered through the Batch API, at its prices)
      "pairs": [{"a", "b", "task", "metric", "n", "diff", "ci95", "p_value", "test"}],
      "cascades": [{"first", "then", "task", "n", "points": [{"threshold", "accuracy", "cost_per_1000",
                    "local_share"}], "single": {NAME: {"accuracy", "cost_per_1000"}}, "matches_best",

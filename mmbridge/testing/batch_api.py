@@ -111,6 +111,11 @@ class BatchStore:
             "status": "processed",
         }
 
+    def input_sizes(self) -> list[int]:
+        """The size of each batch input file uploaded, in bytes."""
+        with self._lock:
+            return [len(content) for _, purpose, content in self.files.values() if purpose == "batch"]
+
     def file_content(self, file_id: str) -> bytes | None:
         with self._lock:
             entry = self.files.get(file_id)

@@ -292,6 +292,7 @@ class OpenAICompatibleServer:
                             "max_attempts": max(server.attempts.values(), default=0),
                             "batch_lines": sum(submitted.values()),
                             "batch_lines_max": max(submitted.values(), default=0),
+                            "batch_input_bytes": server.batches.input_sizes(),
                         },
                     )
                 elif self.path.rstrip("/").endswith("/models"):

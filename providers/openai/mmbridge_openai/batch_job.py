@@ -58,6 +58,8 @@ class BatchJob:
 
     async def run(self, items: Mapping[str, OfflineItem]) -> AsyncIterator[list[Outcome]]:
         client = self.provider._client()
+        for leftover in self.path.parent.glob(f".{self.name}-input-*.jsonl.tmp"):  # a kill while writing one
+            leftover.unlink(missing_ok=True)
         live = [r for r in self.state.batches if r.live]
         if live:
             waiting = sum(len(r.lines) for r in live)
@@ -175,13 +177,16 @@ class BatchJob:
                 await asyncio.sleep(self.poll_s * random.uniform(0.8, 1.2))
 
     def _seen(self, record: BatchRecord, batch: Any) -> None:
+        """Note the batch's counts; a change of state is a line and is saved (counts alone are not)."""
         counts = batch.request_counts
-        new_counts = (counts.completed, counts.failed, counts.total) if counts else record.counts
+        if counts is not None:
+            record.counts = (counts.completed, counts.failed, counts.total)
         if batch.status != record.status:
-            done = f" ({new_counts[0]:,} done, {new_counts[1]:,} failed of {new_counts[2]:,})" if counts else ""
-            self._notify(f"batch {batch.id}: {record.status} -> {batch.status}{done}")
-        if batch.status != record.status or new_counts != record.counts:
-            record.status, record.counts = batch.status, new_counts
+            done, failed, total = record.counts
+            self._notify(
+                f"batch {batch.id}: {record.status} -> {batch.status} ({done:,} done, {failed:,} failed of {total:,})"
+            )
+            record.status = batch.status
             self._save()
 
     # -- collecting -----------------------------------------------------------------------------

@@ -79,7 +79,8 @@ def test_batch_lines_carry_exactly_the_synchronous_body(tmp_path: Path, server: 
     assert len(_chats(server)) == 24  # the batch run sent no synchronous request
     rows = _rows(tmp_path, "batch")
     assert len(rows) == 24 and all(r.ok for r in rows)
-    assert summary["providers"]["gpt"]["tasks"]["vqa"]["answered"] == 15
+    assert summary["providers"]["gpt"]["tasks"]["vqa"]["answered"] == 15 and summary["providers"]["gpt"]["batch"]
+    assert "(batch price) |" in (tmp_path / "batch" / "report.md").read_text()
 
 
 def test_answers_are_cached_for_a_later_synchronous_run_at_half_the_price(
