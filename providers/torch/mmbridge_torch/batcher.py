@@ -1,8 +1,12 @@
 """Gather concurrent requests into batches for one worker thread (the pattern of inspect_ai's hf.py).
 
 ``submit`` is called from any event loop; the worker takes the first waiting item, collects more
-for up to ``max_wait_ms`` or until ``max_batch``, runs ``fn`` on them together, and hands each
-result back to the loop that asked. 256 concurrent calls cost about one batched forward pass.
+until ``max_batch``, or until none has come for ``max_wait_ms``, or at most ``MAX_WAITS`` times
+that in all; then it runs ``fn`` on them together and hands each result back to the loop that
+asked. 256 concurrent calls cost about one batched forward pass. The wait counts from the latest
+arrival, not the first: callers that build each request before submitting it (an evaluation
+reading pictures) arrive a fraction of a millisecond apart, and a fixed window closed a batch
+after the first few of them.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ __all__ = ["Batcher"]
 T = TypeVar("T")
 R = TypeVar("R")
 _STOP = object()
+#: a batch waits at most this many times max_wait_ms in all, however steadily requests arrive
+MAX_WAITS = 20
 
 
 class Batcher(Generic[T, R]):
@@ -46,7 +52,9 @@ class Batcher(Generic[T, R]):
 
     def _collect(self, first: Any) -> list[Any]:
         batch = [first]
-        deadline = time.monotonic() + self.max_wait_s
+        now = time.monotonic()
+        last_call = now + self.max_wait_s * MAX_WAITS
+        deadline = min(now + self.max_wait_s, last_call)
         while len(batch) < self.max_batch:
             remaining = deadline - time.monotonic()
             try:
@@ -57,6 +65,7 @@ class Batcher(Generic[T, R]):
                 self._queue.put(_STOP)  # finish this batch, then stop
                 break
             batch.append(item)
+            deadline = min(time.monotonic() + self.max_wait_s, last_call)
         return batch
 
     def _work(self) -> None:

@@ -50,7 +50,8 @@ class TorchProvider(BaseProvider):
         self.model = f"mmbridge-fused:{folder.name}"
         self._weights_hash = hashlib.sha256((folder / WEIGHTS).read_bytes()).hexdigest()[:16]
         self._threads = torch.get_num_threads()
-        self.concurrency = options.max_batch  # calls at once that fill one forward pass
+        # calls at once that keep it busy: a full batch waiting while the one before it runs
+        self.concurrency = 2 * options.max_batch
         self._batcher: Batcher[Request, Response] = Batcher(
             self._answer_batch, max_batch=options.max_batch, max_wait_ms=options.max_wait_ms, name=f"mmbridge-{name}"
         )
