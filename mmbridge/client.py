@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from .config import Config, ProviderConfig, load_config
 from .errors import ImageError
 from .image import Image
+from .portal import Portal
 from .provider import Provider, aclose_all
 from .stack import build_stack
 from .types import Request, Response
@@ -20,28 +21,6 @@ __all__ = ["Client"]
 
 T = TypeVar("T")
 RequestLike = Request | Mapping[str, Any]
-
-
-class _Portal:
-    """An event loop on a daemon thread, so sync calls share one loop (and its connections)."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="mmbridge-client", daemon=True)
-        self._thread.start()
-
-    def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return future.result()
-        except BaseException:
-            future.cancel()  # Ctrl-C in the caller stops the work in the portal too
-            raise
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join()
-        self.loop.close()
 
 
 class Client:
@@ -63,7 +42,7 @@ class Client:
             if options:
                 raise TypeError("options are for provider names; a Provider instance is already configured")
             self.provider = provider
-        self._portal: _Portal | None = None
+        self._portal: Portal | None = None
         self._portal_lock = threading.Lock()
 
     @classmethod
@@ -156,7 +135,7 @@ class Client:
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         with self._portal_lock:
             if self._portal is None:
-                self._portal = _Portal()
+                self._portal = Portal("mmbridge-client")
         return self._portal.call(coro)
 
     def generate(self, request: RequestLike, **call: bool) -> Response:

@@ -351,8 +351,13 @@ class Image:
     def heavy(self) -> bool:
         """Whether decoding or re-encoding it takes long enough (about a millisecond or more) that an
         event loop should hand the work to a thread; known from the header, without decoding."""
+        return self.pixel_count > HEAVY_PIXELS
+
+    @property
+    def pixel_count(self) -> int:
+        """Width times height, known from the header without decoding."""
         w, h = self._pil.size if self._pil is not None else self._header_size
-        return w * h > HEAVY_PIXELS
+        return w * h
 
     def to_data_url(self, *, max_side: int | None = None, format: str | None = None) -> str:
         """A ``data:image/...;base64,`` URL of the picture, shrunk to fit ``max_side`` if given.

@@ -28,30 +28,50 @@ __all__ = ["DEFAULT_CONCURRENCY", "ROWS_FILE", "read_rows", "run_eval"]
 
 #: calls at once for a provider that sets no concurrency of its own
 DEFAULT_CONCURRENCY = 8
+#: pictures larger than this (bytes) are read in a thread, off the event loop
+LARGE_FILE = 128 * 1024
 
 
 class _Pictures:
     """Each picture read (and decoded, and hashed) once while the samples that share it are asked.
 
-    Samples of one image come together in a dataset, so the most recent few thousand are kept.
-    Reading a file per sample also made requests reach the local model's batcher one by one
-    after each forward pass, too slowly to fill the next batch.
+    Samples of one image come together in a dataset, so the most recent ones are kept: up to
+    ``keep`` of them, and up to ``budget`` bytes counting each as decoded (a 2048x1536 photo is
+    9 MB of pixels: thousands of them would not fit in memory). Reading a file per sample also
+    made requests reach the local model's batcher one by one after each forward pass, too slowly
+    to fill the next batch.
     """
 
-    def __init__(self, clients: Mapping[str, Client], keep: int = 4096) -> None:
-        self.clients, self.keep = clients, keep
-        self.seen: OrderedDict[tuple[str, Path], Image] = OrderedDict()
+    def __init__(self, clients: Mapping[str, Client], keep: int = 4096, budget: int = 512 * 2**20) -> None:
+        self.clients, self.keep, self.budget = clients, keep, budget
+        self.seen: OrderedDict[tuple[str, Path], tuple[Image, int]] = OrderedDict()
+        self.held = 0
 
-    def __call__(self, name: str, path: Path) -> Image:
+    async def __call__(self, name: str, path: Path) -> Image:
         key = (name, path)
-        image = self.seen.get(key)
-        if image is None:
-            image = self.seen[key] = self.clients[name].image(path)
-            if len(self.seen) > self.keep:
-                self.seen.popitem(last=False)
-        else:
+        found = self.seen.get(key)
+        if found is not None:
             self.seen.move_to_end(key)
+            return found[0]
+        read = self.clients[name].image  # reads the file and its header: a photo's takes a millisecond
+        image = await asyncio.to_thread(read, path) if _large(path) else read(path)
+        size = 3 * image.pixel_count
+        self.seen[key] = (image, size)
+        self.held += size
+        while len(self.seen) > self.keep or (self.held > self.budget and len(self.seen) > 1):
+            self.held -= self.seen.popitem(last=False)[1][1]
         return image
+
+    def release(self) -> None:
+        self.seen.clear()
+        self.held = 0
+
+
+def _large(path: Path) -> bool:
+    try:
+        return path.stat().st_size > LARGE_FILE
+    except OSError:
+        return False  # the client's own read reports it
 
 
 def _row(sample: Sample, provider: str, response: Response | None, error: Exception | None) -> Row:
@@ -98,7 +118,7 @@ async def run_eval(
     ``fallback_sync``, what it could not answer is then asked the normal way.
     """
     path = out / ROWS_FILE
-    found = {row.key: row for row in read_rows(path)}
+    found = {row.key: row for row in await asyncio.to_thread(read_rows, path)}
     done = {key for key, row in found.items() if row.error is None or keep_errors}
     wanted = [(s, name) for s in samples for name in clients]
     todo = [(s, name) for s, name in wanted if (s.id, name) not in done]
@@ -131,7 +151,7 @@ async def run_eval(
                 )
                 return
             try:
-                response = await client.agenerate(sample.to_request(pictures(name, sample.image)))
+                response = await client.agenerate(sample.to_request(await pictures(name, sample.image)))
             except CacheError as exc:
                 broken.append(exc)
             except Exception as exc:  # noqa: BLE001 - every failure becomes an error row, counted apart
@@ -169,5 +189,6 @@ async def run_eval(
     if broken:
         raise broken[0]
     rows = list(found.values())
-    compact_rows(path, rows)  # one row per (sample, provider): a re-asked error's old row goes
+    await asyncio.to_thread(pictures.release)  # freeing hundreds of MB of pixels takes milliseconds
+    await asyncio.to_thread(compact_rows, path, rows)  # one row per (sample, provider): a re-asked error's old row goes
     return rows, reasked

@@ -128,6 +128,10 @@ class Cached(WrapperProvider):
     def key(self, request: Request) -> str:
         return request_key(self._identity, request, self.image_hash(request.image))
 
+    def _lookup(self, request: Request, read: bool) -> tuple[str, Any]:
+        key = self.key(request)
+        return key, self._get(key) if read else None
+
     def find(self, request: Request) -> Response | None:
         """The stored answer (marked cached), or None; blocking: it may hash the picture."""
         if _MODE.get() != "use" or not getattr(self.inner, "cacheable", True):
@@ -149,17 +153,13 @@ class Cached(WrapperProvider):
         if mode == "off" or not getattr(self.inner, "cacheable", True):
             return await self.inner.generate(request)
         start = time.perf_counter()
-        if request.image.heavy and not request.image.is_decoded:  # hashing may decode: not on the loop
-            key = await asyncio.to_thread(self.key, request)
-        else:
-            key = self.key(request)
-        if mode == "use":
-            stored = self._get(key)
-            if stored is not None:
-                self.hits += 1
-                return Response.model_validate_json(stored).model_copy(
-                    update={"cached": True, "latency_s": time.perf_counter() - start}
-                )
+        # hashing may decode the picture, and SQLite reads the disk: neither on the event loop
+        key, stored = await asyncio.to_thread(self._lookup, request, mode == "use")
+        if mode == "use" and stored is not None:
+            self.hits += 1
+            return Response.model_validate_json(stored).model_copy(
+                update={"cached": True, "latency_s": time.perf_counter() - start}
+            )
         in_flight = self._in_flight.setdefault(asyncio.get_running_loop(), {})
         leader = in_flight.get(key)
         if leader is not None:
@@ -177,8 +177,8 @@ class Cached(WrapperProvider):
                 future.exception()  # mark retrieved: followers re-raise it, nobody else must
             raise
         else:
-            self._set(key, response.model_dump_json(), expire=self.ttl_s)
-            future.set_result(response)
+            future.set_result(response)  # followers need not wait for the write
+            await asyncio.to_thread(self._set, key, response.model_dump_json(), self.ttl_s)
             return response
         finally:
             del in_flight[key]
@@ -194,5 +194,5 @@ class Cached(WrapperProvider):
         return response.model_copy(update={"cached": True, "latency_s": time.perf_counter() - start})
 
     async def aclose(self) -> None:
-        self.store.close()
+        await asyncio.to_thread(self.store.close)  # SQLite may checkpoint its log to disk here
         await super().aclose()

@@ -18,9 +18,19 @@ async def batch_status(provider: OpenAIProvider, folder: Path, *, cancel: bool =
     """Refresh (and with ``cancel``, cancel the running) batches recorded in ``folder/NAME.json``."""
     path = folder / f"{provider.name}.json"
     state = load_state(path, provider.name)
-    client = provider._client()
+    client = provider._new_client()
+    try:
+        rows = await _refresh(provider, state.batches, client, cancel)
+    finally:
+        await client.close()
+    if path.exists():
+        save_state(path, state)
+    return rows
+
+
+async def _refresh(provider: OpenAIProvider, batches: list[Any], client: Any, cancel: bool) -> list[dict[str, Any]]:
     rows = []
-    for record in state.batches:
+    for record in batches:
         if record.batch_id is not None and record.status not in TERMINAL:
             with translate_errors(provider.name, [provider._key.get_secret_value()], provider.options.timeout_s):
                 batch = await (client.batches.cancel if cancel else client.batches.retrieve)(record.batch_id)
@@ -40,6 +50,4 @@ async def batch_status(provider: OpenAIProvider, folder: Path, *, cancel: bool =
                 "collected": record.collected,
             }
         )
-    if path.exists():
-        save_state(path, state)
     return rows

@@ -57,7 +57,14 @@ class BatchJob:
         return translate_errors(self.name, [o._key.get_secret_value()], o.options.timeout_s)
 
     async def run(self, items: Mapping[str, OfflineItem]) -> AsyncIterator[list[Outcome]]:
-        client = self.provider._client()
+        client = self.provider._new_client()  # the job's own: it waits on this loop for hours, not on the portal
+        try:
+            async for chunk in self._run(client, items):
+                yield chunk
+        finally:
+            await client.close()
+
+    async def _run(self, client: openai.AsyncOpenAI, items: Mapping[str, OfflineItem]) -> AsyncIterator[list[Outcome]]:
         for leftover in self.path.parent.glob(f".{self.name}-input-*.jsonl.tmp"):  # a kill while writing one
             leftover.unlink(missing_ok=True)
         live = [r for r in self.state.batches if r.live]

@@ -6,8 +6,6 @@ import asyncio
 import hashlib
 import json
 import os
-import threading
-import weakref
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from mmbridge.provider import BaseProvider
 from mmbridge.types import Request, Response, Task, Usage
 
 from . import OpenAIOptions
+from .clients import SDKClients
 from .errors import translate_errors
 from .prices import cost_usd, price_for
 from .prompts import render, templates_fingerprint
@@ -74,16 +73,7 @@ class OpenAIProvider(BaseProvider):
             key = "unused"  # local servers (vLLM, Ollama, mmbridge serve) often need none; the SDK needs one
         self._key = SecretStr(key)
         self._price = price_for(options.model, options.prices)
-        # an SDK client holds connections bound to one event loop: keep one per loop
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._lock = threading.Lock()
-        # made now, not on the first request: building one, and first touching .chat, import the
-        # HTTP stack and the chat types (~0.3 s), which would hold the first caller's event loop;
-        # the first loop to ask takes it
-        self._spare: openai.AsyncOpenAI | None = self._new_client()
-        _ = self._spare.chat.completions
+        self._sdk = SDKClients(self._new_client, name)
 
     def _new_client(self) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(
@@ -109,15 +99,6 @@ class OpenAIProvider(BaseProvider):
             "structured_output": o.structured_output,
         }
 
-    def _client(self) -> openai.AsyncOpenAI:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            client = self._clients.get(loop)
-            if client is None:
-                client, self._spare = self._spare or self._new_client(), None
-                self._clients[loop] = client
-        return client
-
     def _payload(self, request: Request) -> dict[str, Any]:
         o = self.options
         image_url = request.image.to_data_url(max_side=o.max_image_side)
@@ -141,7 +122,7 @@ class OpenAIProvider(BaseProvider):
         # a large picture may be decoded, shrunk and re-encoded here: tens of ms, so not on the loop
         payload = await asyncio.to_thread(self._payload, request) if request.image.heavy else self._payload(request)
         with translate_errors(self.name, [self._key.get_secret_value()], self.options.timeout_s):
-            completion = await self._client().chat.completions.create(**payload)
+            completion = await self._sdk.chat(payload)
         return self._response(request, completion)
 
     def _batch_response(self, request: Request, body: dict[str, Any]) -> Response:
@@ -187,13 +168,7 @@ class OpenAIProvider(BaseProvider):
         return await batch_status(self, folder, cancel=cancel)
 
     async def aclose(self) -> None:
-        with self._lock:
-            clients = list(self._clients.items())
-            self._clients.clear()
-        current = asyncio.get_running_loop()
-        for loop, client in clients:
-            if loop is current:  # a client of another loop cannot be closed from here; its loop owns it
-                await client.close()
+        await self._sdk.aclose()
 
     def __repr__(self) -> str:
         return f"OpenAIProvider(name={self.name!r}, model={self.model!r}, base_url={self.base_url!r})"
