@@ -74,9 +74,9 @@ async def send_json(send: Any, status: int, payload: dict[str, Any], headers: di
     await send({"type": "http.response.body", "body": data})
 
 
-def _load_json(raw: bytes) -> Any:
+def _load_json(chunks: list[bytes]) -> Any:
     try:
-        return json.loads(raw)
+        return json.loads(b"".join(chunks))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise APIError(400, "the body is not valid JSON") from None
     except RecursionError:
@@ -206,7 +206,8 @@ class Chat:
         else:
             await send_json(send, 200, payload)
 
-    async def _body(self, receive: Any) -> bytes | None:
+    async def _body(self, receive: Any) -> list[bytes] | None:
+        """The body's chunks as they came (joining a photo's megabyte is left to a thread too)."""
         chunks, size = [], 0
         try:
             async with asyncio.timeout(self.limits.read_timeout_s):
@@ -224,7 +225,7 @@ class Chat:
                             headers=CLOSE,
                         )
                     if not message.get("more_body", False):
-                        return b"".join(chunks)
+                        return chunks
         except TimeoutError:
             raise APIError(
                 408,
@@ -233,7 +234,7 @@ class Chat:
                 headers=CLOSE,
             ) from None
 
-    async def _admitted(self, scope: dict, raw: bytes) -> dict[str, Any]:
+    async def _admitted(self, scope: dict, raw: list[bytes]) -> dict[str, Any]:
         """The answer, within the request time limit and a place in the admission count."""
         limit = self.limits.request_timeout_s
         try:
@@ -257,11 +258,11 @@ class Chat:
         except TimeoutError:
             raise APIError(504, f"no answer within the server's {limit:g} s limit", kind="timeout") from None
 
-    async def answer(self, scope: dict, raw: bytes) -> dict[str, Any]:
+    async def answer(self, scope: dict, raw: list[bytes]) -> dict[str, Any]:
         """The chat completion for one request body; raises APIError or MMBridgeError."""
         # a photo's body takes milliseconds to parse and base64-decode: a thread does that, as it
         # does a download; a small body is quicker to handle here than to hand over
-        large = len(raw) > INLINE_BYTES
+        large = sum(map(len, raw)) > INLINE_BYTES
         body = await asyncio.to_thread(_load_json, raw) if large else _load_json(raw)
         model, task, text, url, choices = _parse(body, self.models, self.limits)
         scope["state"]["model"] = model

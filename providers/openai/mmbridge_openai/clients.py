@@ -13,13 +13,15 @@ import asyncio
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import openai
 
 from mmbridge.portal import Portal
 
 __all__ = ["PORTAL_BYTES", "SDKClients"]
+
+T = TypeVar("T")
 
 #: a request whose image data URL is longer than this is sent from the provider's own loop
 PORTAL_BYTES = 64 * 1024
@@ -52,12 +54,16 @@ class SDKClients:
                 self._by_loop[loop] = client
         return client
 
-    async def chat(self, payload: dict[str, Any]) -> Any:
-        """``chat.completions.create(**payload)``, on the portal when the body is large."""
+    async def chat(self, payload: dict[str, Any], read: Callable[[Any], T]) -> T:
+        """``read(chat.completions.create(**payload))``, both on the portal when the body is large."""
         if _image_bytes(payload) <= PORTAL_BYTES:
-            return await self.here().chat.completions.create(**payload)
+            return read(await self.here().chat.completions.create(**payload))
         portal, client = self._opened() or await asyncio.to_thread(self._open)  # a client loads its TLS setup: ms
-        return await portal.run(client.chat.completions.create(**payload))
+
+        async def ask() -> T:
+            return read(await client.chat.completions.create(**payload))
+
+        return await portal.run(ask())
 
     def _opened(self) -> tuple[Portal, openai.AsyncOpenAI] | None:
         with self._lock:

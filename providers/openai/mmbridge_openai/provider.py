@@ -122,8 +122,7 @@ class OpenAIProvider(BaseProvider):
         # a large picture may be decoded, shrunk and re-encoded here: tens of ms, so not on the loop
         payload = await asyncio.to_thread(self._payload, request) if request.image.heavy else self._payload(request)
         with translate_errors(self.name, [self._key.get_secret_value()], self.options.timeout_s):
-            completion = await self._sdk.chat(payload)
-        return self._response(request, completion)
+            return await self._sdk.chat(payload, lambda completion: self._response(request, completion))
 
     def _batch_response(self, request: Request, body: dict[str, Any]) -> Response:
         """The Response for a Batch API result line's body, by the synchronous path's rules, at batch prices."""
