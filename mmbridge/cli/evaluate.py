@@ -114,11 +114,29 @@ def register(app: typer.Typer) -> None:
         batch_poll: Annotated[
             float | None, typer.Option(min=0.01, help="Seconds between polls [default: the provider's batch_poll_s].")
         ] = None,
+        executor: Annotated[
+            str, typer.Option(help="local: this process; ray: a pool of Ray actors (pip install 'mmbridge[ray]').")
+        ] = "local",
+        ray_address: Annotated[
+            str | None,
+            typer.Option(help="A running Ray cluster (host:6379 or ray://host:10001) [default: a local one]."),
+        ] = None,
+        actors: Annotated[int, typer.Option(min=1, help="Ray actors in the pool.")] = 2,
+        actor_cpus: Annotated[float, typer.Option(min=0, help="CPUs each Ray actor reserves.")] = 0.5,
+        actor_gpus: Annotated[float, typer.Option(min=0, help="GPUs each Ray actor reserves.")] = 0.0,
     ) -> None:
         """Score providers on the same samples; rerun the same command to resume a killed run."""
         if batch_fallback not in ("none", "sync"):
             raise typer.BadParameter(f"--batch-fallback {batch_fallback!r}: use none or sync")
-        options = {"batch": batch, "batch_fallback": batch_fallback, "batch_poll_s": batch_poll}
+        if executor not in ("local", "ray"):
+            raise typer.BadParameter(f"--executor {executor!r}: use local or ray")
+        options: dict[str, Any] = {"batch": batch, "batch_fallback": batch_fallback, "batch_poll_s": batch_poll}
+        if executor == "ray":
+            from ..distributed import RayOptions
+
+            options["executor"] = RayOptions(
+                address=ray_address, actors=actors, actor_cpus=actor_cpus, actor_gpus=actor_gpus
+            )
         _run(provider, dataset, out, tasks, limit, concurrency, seed, config, restart, keep_errors, batch=options)
 
     @app.command()

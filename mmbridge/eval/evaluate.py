@@ -16,6 +16,7 @@ from ..client import Client
 from ..config import Config, load_config
 from ..data import load_dataset
 from ..data.sample import Sample
+from ..distributed.options import RayOptions
 from ..errors import ConfigError
 from ..provider import concurrency_of
 from .offline import offline_layer
@@ -82,6 +83,7 @@ async def evaluate(
     batch: bool = False,
     batch_fallback: str = "none",
     batch_poll_s: float | None = None,
+    executor: RayOptions | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) an evaluation and write its files into ``out``; returns the summary.
 
@@ -94,6 +96,9 @@ async def evaluate(
     ``batch``: providers that can (``openai``) answer through the Batch API, as those whose config
     says ``batch = true`` always do; ``batch_fallback="sync"`` asks what a batch could not answer
     the normal way; ``batch_poll_s`` overrides their seconds between polls.
+
+    ``executor``: answer on a Ray cluster (:class:`mmbridge.distributed.RayOptions`) instead of in
+    this process; the rows, summary and reports are the same.
     """
     if batch_fallback not in ("none", "sync"):
         raise ConfigError(f"batch_fallback {batch_fallback!r}: use none or sync")
@@ -139,6 +144,7 @@ async def evaluate(
                 offline=offline,
                 fallback_sync=batch_fallback == "sync",
                 poll_s=batch_poll_s,
+                ray=(config, executor) if executor is not None else None,
             )
         finally:
             for client in clients.values():

@@ -16,11 +16,14 @@ from pathlib import Path
 
 from ..batch import progress_bar, run_batch
 from ..client import Client
+from ..config import Config
 from ..data.sample import Sample
+from ..distributed.options import RayOptions
 from ..errors import CacheError, UnsupportedTaskError
 from ..image import Image
 from ..types import Response
 from .offline import answer_offline
+from .on_ray import answer_with_ray
 from .rows import ROWS_FILE, Row, RowError, compact_rows, read_rows
 from .scoring import sample_score
 
@@ -74,7 +77,7 @@ def _large(path: Path) -> bool:
         return False  # the client's own read reports it
 
 
-def _row(sample: Sample, provider: str, response: Response | None, error: Exception | None) -> Row:
+def _row(sample: Sample, provider: str, response: Response | None, error: Exception | RowError | None) -> Row:
     base = {"sample_id": sample.id, "provider": provider, "task": sample.task, "type": sample.meta.get("type")}
     if response is not None:
         return Row(
@@ -93,6 +96,8 @@ def _row(sample: Sample, provider: str, response: Response | None, error: Except
     if isinstance(error, UnsupportedTaskError):
         return Row(**base, unsupported=True)
     assert error is not None
+    if isinstance(error, RowError):  # an error that happened elsewhere (a Ray worker), as it was reported
+        return Row(**base, error=error)
     return Row(**base, error=RowError(type=type(error).__name__, message=str(error)))
 
 
@@ -107,6 +112,7 @@ async def run_eval(
     offline: frozenset[str] = frozenset(),
     fallback_sync: bool = False,
     poll_s: float | None = None,
+    ray: tuple[Config, RayOptions] | None = None,
 ) -> tuple[list[Row], int]:
     """Fill ``out/samples.jsonl`` with a row per (sample, provider); returns every row and how
     many error rows of an earlier run were asked again (all of them unless ``keep_errors``).
@@ -115,7 +121,9 @@ async def run_eval(
     DEFAULT_CONCURRENCY), so the local model's batcher sees full batches while an API provider
     runs at its own limit, and neither waits for the other. Providers named in ``offline`` answer
     through their offline path (the Batch API; :mod:`mmbridge.eval.offline`); with
-    ``fallback_sync``, what it could not answer is then asked the normal way.
+    ``fallback_sync``, what it could not answer is then asked the normal way. With ``ray`` (the
+    config the workers build their providers from, and the pool's options), the other providers'
+    requests are answered on a Ray cluster (:mod:`mmbridge.eval.on_ray`).
     """
     path = out / ROWS_FILE
     found = {row.key: row for row in await asyncio.to_thread(read_rows, path)}
@@ -183,8 +191,14 @@ async def run_eval(
         pools = [  # one pool per provider, all at once
             batched(name, [s for s, _ in mine]) if name in offline else run_batch(ask, mine, concurrency=pace(name))
             for name in clients
-            if (mine := [item for item in todo if item[1] == name])
+            if (mine := [item for item in todo if item[1] == name]) and (ray is None or name in offline)
         ]
+        if ray is not None:
+            remote = [item for item in todo if item[1] not in offline]
+            paces = {name: pace(name) for name in clients}
+            pools.append(
+                answer_with_ray(clients, remote, config=ray[0], options=ray[1], paces=paces, make_row=_row, keep=keep)
+            )
         await asyncio.gather(*pools)
     if broken:
         raise broken[0]

@@ -1,0 +1,55 @@
+"""Connect to Ray once per process: a local cluster for the run, or the address given; one-line errors."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from ..errors import ConfigError, ProviderNotInstalledError
+from .options import RayOptions
+
+__all__ = ["connect"]
+
+
+def connect(options: RayOptions) -> Any:
+    """The ``ray`` module, initialised (an existing connection is reused)."""
+    try:
+        import ray
+        import ray.data  # noqa: F401 - the executor's engine; a bare ray without [data] lacks it
+    except ImportError:
+        raise ProviderNotInstalledError(
+            "the Ray executor needs Ray with Ray Data, which is not installed", install="pip install 'mmbridge[ray]'"
+        ) from None
+    if ray.is_initialized():
+        return ray
+    if options.address not in (None, "auto", "local"):
+        _reachable(options.address)  # ray.init waits minutes on an address where nothing listens
+    try:
+        ray.init(
+            address=options.address,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
+        where = options.address or "a local cluster"
+        reason = " ".join(str(exc).split())[:200]
+        raise ConfigError(
+            f"cannot reach Ray at {where} ({type(exc).__name__}: {reason}); check --ray-address"
+        ) from None
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    return ray
+
+
+def _reachable(address: str, timeout_s: float = 5.0) -> None:
+    target = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--ray-address {address!r}: give host:port (a head node's 6379) or ray://host:10001")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot reach Ray at {address} ({exc.strerror or type(exc).__name__}); "
+            "check --ray-address, or leave it out to start a local cluster"
+        ) from None

@@ -1,0 +1,102 @@
+"""Answerer: one Ray Data actor of the pool. It builds every provider once and answers whole blocks.
+
+Rows arrive with the picture's bytes (workers need not share the driver's filesystem) and the
+request's fields; each block is answered with every provider at its own pace on the actor's event
+loop, so the local model sees full batches. Answers go back as JSON, errors as their type and
+message; the driver turns them into result rows and keeps them in its cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from ..batch import run_batch
+from ..client import Client
+from ..config import Config, ProviderConfig
+from ..errors import UnsupportedTaskError
+from ..provider import concurrency_of
+from ..types import Request, Response
+from .limiter import GlobalLimited
+
+__all__ = ["Answerer"]
+
+#: calls at once for a provider that sets no concurrency of its own (the local executor's default)
+DEFAULT_PACE = 8
+
+
+def _unlimited(config: Config) -> Config:
+    """The config without per-process limits (the cluster's limiter holds them) and without the cache
+    (the driver answers hits and keeps the answers)."""
+    entries = {
+        name: entry.model_copy(update={"max_concurrency": None, "requests_per_minute": None})
+        for name, entry in config.all_providers().items()
+    }
+    return config.model_copy(update={"providers": entries, "cache": config.cache.model_copy(update={"enabled": False})})
+
+
+class Answerer:
+    def __init__(self, config_json: str, names: list[str], limiter: Any, paces: dict[str, int]) -> None:
+        config = Config.model_validate_json(config_json)
+        limited = {name for name, entry in config.all_providers().items() if _has_limits(entry)}
+        plain = _unlimited(config)
+        self.clients = {name: Client(name, config=plain) for name in names}
+        for name in limited & set(names):
+            self.clients[name].provider = GlobalLimited(self.clients[name].provider, limiter, name)
+        self.paces = {n: paces.get(n) or concurrency_of(c.provider) or DEFAULT_PACE for n, c in self.clients.items()}
+        self.loop = asyncio.new_event_loop()
+        self.pid = os.getpid()
+
+    def __call__(self, block: dict[str, Any]) -> dict[str, Any]:
+        results = self.loop.run_until_complete(self._answer(block))
+        return {
+            "i": block["i"],
+            "response": [r.model_dump_json() if isinstance(r, Response) else "" for r in results],
+            "error_type": ["" if isinstance(r, Response) else type(r).__name__ for r in results],
+            "error_message": ["" if isinstance(r, Response) else str(r) for r in results],
+            "pid": [self.pid] * len(results),
+        }
+
+    async def _answer(self, block: dict[str, Any]) -> list[Response | Exception]:
+        rows = list(
+            zip(
+                block["provider"],
+                block["task"],
+                block["question"],
+                block["choices"],
+                block["statement"],
+                block["image"],
+                strict=True,
+            )
+        )
+        results: list[Response | Exception] = [Exception("not asked")] * len(rows)
+
+        async def one(index: int) -> None:
+            name, task, question, choices, statement, image = rows[index]
+            client = self.clients[name]
+            try:
+                request = Request(
+                    task=task,
+                    image=client.image(bytes(image)),
+                    question=question or None,
+                    choices=tuple(choices.split("\x1f")) if choices else None,
+                    statement=statement or None,
+                )
+                if request.task not in client.provider.capabilities:
+                    raise UnsupportedTaskError(name, task, client.provider.capabilities)
+                results[index] = await client.agenerate(request)
+            except Exception as exc:  # noqa: BLE001 - every failure goes back as that row's error
+                results[index] = exc
+
+        by_provider: dict[str, list[int]] = {}
+        for index, row in enumerate(rows):
+            by_provider.setdefault(row[0], []).append(index)
+        await asyncio.gather(
+            *(run_batch(one, mine, concurrency=self.paces[name]) for name, mine in by_provider.items())
+        )
+        return results
+
+
+def _has_limits(entry: ProviderConfig) -> bool:
+    return entry.max_concurrency is not None or entry.requests_per_minute is not None

@@ -1,0 +1,127 @@
+"""The Ray executor on a local cluster: the local executor's rows, global limits, a killed actor, one-line errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mmbridge import Request, Response
+from mmbridge.config import CacheConfig, Config, ProviderConfig
+from mmbridge.distributed import RayOptions, ray_batch
+from mmbridge.distributed.batch import WorkerError
+from mmbridge.errors import ProviderNotInstalledError
+from mmbridge.eval.evaluate import evaluate
+
+pytestmark = pytest.mark.slow  # a Ray cluster starts once per session (seconds), and actors per run
+DATASET = "builtin:shapes?split=test&images=40"  # 32 samples
+
+
+def _rows(out: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    rows = {}
+    for line in (out / "samples.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        row.pop("latency_s"), row.pop("cached")
+        rows[row["sample_id"], row["provider"]] = row
+    return rows
+
+
+def test_rows_equal_the_local_executors_and_the_driver_answers_cache_hits(ray_cluster, tmp_path: Path) -> None:
+    config = Config(
+        cache=CacheConfig(dir=tmp_path / "cache"),
+        providers={"blind": ProviderConfig(type="prior"), "captionless": ProviderConfig(type="fake", tasks=["vqa"])},
+    )
+    names = ["fake", "blind", "captionless"]
+    local = asyncio.run(
+        evaluate(
+            names,
+            DATASET,
+            tmp_path / "local",
+            config=config.model_copy(update={"cache": CacheConfig(enabled=False)}),
+            progress=False,
+        )
+    )
+    on_ray = asyncio.run(
+        evaluate(names, DATASET, tmp_path / "ray", config=config, progress=False, executor=RayOptions(actors=2))
+    )
+    assert _rows(tmp_path / "local") == _rows(tmp_path / "ray") and len(_rows(tmp_path / "ray")) == 96
+    assert on_ray["providers"] == local["providers"] | {
+        name: {**on_ray["providers"][name], "latency_s": on_ray["providers"][name]["latency_s"]} for name in names
+    }
+    assert any(row["unsupported"] for row in _rows(tmp_path / "ray").values())  # captionless on captions
+    asyncio.run(evaluate(names, DATASET, tmp_path / "again", config=config, progress=False, executor=RayOptions()))
+    again = [json.loads(line) for line in (tmp_path / "again" / "samples.jsonl").read_text().splitlines()]
+    assert all(row["cached"] for row in again if not row["unsupported"])  # no block went to the cluster
+
+
+def test_ray_batch_returns_answers_in_order_and_a_failure_in_its_place(ray_cluster, shapes_png: Path) -> None:
+    config = Config(
+        cache=CacheConfig(enabled=False), providers={"vqa-only": ProviderConfig(type="fake", tasks=["vqa"])}
+    )
+    requests = [Request.vqa(shapes_png, f"question {i}?") for i in range(6)]
+    requests.insert(3, Request.caption(shapes_png))
+    results = ray_batch(requests, "vqa-only", config=config, options=RayOptions(actors=2, block_rows=2))
+    assert [type(r) for r in results] == [Response] * 3 + [WorkerError] + [Response] * 3
+    assert results[3].type == "UnsupportedTaskError"
+    direct = [r.text for r in ray_batch(requests[:3], "vqa-only", config=config)]
+    assert [r.text for r in results[:3]] == direct
+
+
+def test_the_rate_limit_holds_across_four_actors(ray_cluster, openai_server, tmp_path: Path) -> None:
+    entry = ProviderConfig(type="openai", base_url=openai_server.url, requests_per_minute=600)
+    config = Config(cache=CacheConfig(enabled=False), providers={"gpt": entry})
+    dataset = "builtin:shapes?split=test&images=50"  # 40 samples: 4 s at 10 a second
+    asyncio.run(
+        evaluate(
+            ["gpt"],
+            dataset,
+            tmp_path / "out",
+            config=config,
+            progress=False,
+            executor=RayOptions(actors=4, actor_cpus=0.25, block_rows=4),
+        )
+    )
+    times = sorted(r.received_at for r in openai_server.requests)
+    assert len(times) == 40
+    busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+    assert busiest <= 10, f"{busiest} requests reached the server within one second"
+
+
+def test_an_actor_killed_mid_run_loses_no_row_and_repeats_none(ray_cluster) -> None:
+    from mmbridge.distributed.executor import answer_on_ray, work_row
+
+    config = Config(cache=CacheConfig(enabled=False), providers={"slow": ProviderConfig(type="fake", delay_s=0.05)})
+    image = (Path(__file__).resolve().parents[2] / "examples" / "shapes.png").read_bytes()
+    work = [work_row(i, "slow", Request.vqa(image, f"q{i}?"), image) for i in range(48)]
+    seen: list[int] = []
+    killed = None
+    for result in answer_on_ray(config, ["slow"], work, RayOptions(actors=2, block_rows=4), {"slow": 1}):
+        seen.append(result["i"])
+        if killed is None:  # the actor that sent the first block is busy with its next one: kill it
+            killed = result["pid"]
+            os.kill(killed, signal.SIGKILL)
+    assert sorted(seen) == list(range(48))  # each row exactly once
+    assert killed is not None
+
+
+def test_without_ray_or_with_an_unreachable_address_it_is_one_line(
+    ray_cluster, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from mmbridge.distributed.cluster import connect
+
+    with monkeypatch.context() as patched:
+        patched.setitem(sys.modules, "ray", None)
+        with pytest.raises(ProviderNotInstalledError, match=r"pip install 'mmbridge\[ray\]'"):
+            connect(RayOptions())
+    command = [sys.executable, "-m", "mmbridge.cli.main", "eval", "-p", "fake", "--dataset", DATASET]
+    command += ["--out", str(tmp_path / "o"), "--executor", "ray", "--ray-address", "127.0.0.1:9"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "cannot reach Ray at 127.0.0.1:9" in done.stderr
