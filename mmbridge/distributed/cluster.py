@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from typing import Any
 
@@ -37,7 +38,9 @@ def connect(options: RayOptions) -> Any:
         raise ConfigError(
             f"cannot reach Ray at {where} ({type(exc).__name__}: {reason}); check --ray-address"
         ) from None
-    ray.data.DataContext.get_current().enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # its per-dataset INFO lines
+    logging.getLogger("ray.data._internal").setLevel(logging.ERROR)  # "progress bars disabled"
+    ray.data.DataContext.get_current().enable_progress_bars = False  # the run's own bar counts the rows
     return ray
 
 

@@ -8,7 +8,6 @@ lost, and since a block's rows come back only when the whole block is done, none
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -42,7 +41,6 @@ def answer_on_ray(
     if not rows:
         return
     ray = connect(options)
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
     limiter = ray.remote(LimiterActor).options(num_cpus=0).remote(limits_of(config))
     try:
         blocks = max(options.actors, math.ceil(len(rows) / options.block_rows))  # every actor gets work

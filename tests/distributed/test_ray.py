@@ -125,3 +125,17 @@ def test_without_ray_or_with_an_unreachable_address_it_is_one_line(
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert "cannot reach Ray at 127.0.0.1:9" in done.stderr
+
+
+def test_the_example_answers_in_order(ray_cluster, capsys: pytest.CaptureFixture[str]) -> None:
+    import runpy
+
+    example = runpy.run_path(str(Path(__file__).resolve().parents[2] / "examples" / "ray_batch.py"))
+    results = example["main"]()
+    assert len(results) == 3 and all(isinstance(r, Response) for r in results)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" -> ")[0] for line in lines[-3:]] == [
+        "What color is the circle?",
+        "How many objects are there?",
+        "What shape is the red object?",
+    ]
