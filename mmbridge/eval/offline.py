@@ -17,15 +17,13 @@ from typing import Any
 
 from ..client import Client
 from ..data.sample import Sample
-from ..errors import UnsupportedTaskError
 from ..offline import OFFLINE_FOLDER, OfflineItem, OfflineProvider, OfflineSettings, find_layer
 from ..types import Response
 from ..wrappers.cache import Cached
+from .results import make_row, unsupported_row
 from .rows import Row
 
 __all__ = ["answer_offline", "offline_layer"]
-
-RowMaker = Callable[[Sample, str, Response | None, Exception | None], Row]
 
 
 def offline_layer(client: Client) -> OfflineProvider | None:
@@ -43,7 +41,6 @@ async def answer_offline(
     samples: list[Sample],
     out: Path,
     *,
-    make_row: RowMaker,
     keep: Callable[[Row], None],
     notify: Callable[[str], None],
     progress: Any = None,
@@ -54,10 +51,12 @@ async def answer_offline(
     offline = offline_layer(client)
     assert offline is not None
     cached = find_layer(client.provider, Cached)
-    unsupported = [s for s in samples if s.task not in client.provider.capabilities]
-    for sample in unsupported:
-        keep(make_row(sample, name, None, UnsupportedTaskError(name, sample.task.value, client.provider.capabilities)))
-    asked = [s for s in samples if s.task in client.provider.capabilities]
+    asked = []
+    for sample in samples:
+        if (row := unsupported_row(sample, name, client)) is not None:
+            keep(row)
+        else:
+            asked.append(sample)
 
     def request(sample: Sample) -> Any:
         return sample.to_request(client.image(sample.image))

@@ -15,10 +15,10 @@ from ..config import Config
 from ..data.sample import Sample
 from ..distributed.executor import answer_on_ray, work_row
 from ..distributed.options import RayOptions
-from ..errors import UnsupportedTaskError
 from ..offline import find_layer
 from ..types import Response
 from ..wrappers.cache import Cached
+from .results import make_row, unsupported_row
 from .rows import Row, RowError
 
 __all__ = ["answer_with_ray"]
@@ -31,10 +31,9 @@ async def answer_with_ray(
     config: Config,
     options: RayOptions,
     paces: Mapping[str, int],
-    make_row: Callable[..., Row],
     keep: Callable[[Row], None],
 ) -> None:
-    await asyncio.to_thread(_run, clients, todo, config, options, dict(paces), make_row, keep)
+    await asyncio.to_thread(_run, clients, todo, config, options, dict(paces), keep)
 
 
 def _run(
@@ -43,7 +42,6 @@ def _run(
     config: Config,
     options: RayOptions,
     paces: dict[str, int],
-    make_row: Callable[..., Row],
     keep: Callable[[Row], None],
 ) -> None:
     caches: dict[str, Any] = {name: find_layer(client.provider, Cached) for name, client in clients.items()}
@@ -51,12 +49,8 @@ def _run(
     work: list[dict[str, Any]] = []
     for sample, name in todo:
         client = clients[name]
-        if sample.task not in client.provider.capabilities:
-            keep(
-                make_row(
-                    sample, name, None, UnsupportedTaskError(name, sample.task.value, client.provider.capabilities)
-                )
-            )
+        if (row := unsupported_row(sample, name, client)) is not None:
+            keep(row)
             continue
         request = sample.to_request(client.image(sample.image))
         hit = caches[name].find(request) if caches[name] is not None else None

@@ -19,13 +19,12 @@ from ..client import Client
 from ..config import Config
 from ..data.sample import Sample
 from ..distributed.options import RayOptions
-from ..errors import CacheError, UnsupportedTaskError
+from ..errors import CacheError
 from ..image import Image
-from ..types import Response
 from .offline import answer_offline
 from .on_ray import answer_with_ray
-from .rows import ROWS_FILE, Row, RowError, compact_rows, read_rows
-from .scoring import sample_score
+from .results import make_row, unsupported_row
+from .rows import ROWS_FILE, Row, compact_rows, read_rows
 
 __all__ = ["DEFAULT_CONCURRENCY", "ROWS_FILE", "read_rows", "run_eval"]
 
@@ -75,30 +74,6 @@ def _large(path: Path) -> bool:
         return path.stat().st_size > LARGE_FILE
     except OSError:
         return False  # the client's own read reports it
-
-
-def _row(sample: Sample, provider: str, response: Response | None, error: Exception | RowError | None) -> Row:
-    base = {"sample_id": sample.id, "provider": provider, "task": sample.task, "type": sample.meta.get("type")}
-    if response is not None:
-        return Row(
-            **base,
-            prediction=response.text,
-            answer=response.answer,
-            label=response.label,
-            score=sample_score(sample, response),
-            confidence=response.confidence,
-            latency_s=response.latency_s,
-            input_tokens=response.usage.input_tokens,
-            output_tokens=response.usage.output_tokens,
-            cost_usd=response.usage.cost_usd,
-            cached=response.cached,
-        )
-    if isinstance(error, UnsupportedTaskError):
-        return Row(**base, unsupported=True)
-    assert error is not None
-    if isinstance(error, RowError):  # an error that happened elsewhere (a Ray worker), as it was reported
-        return Row(**base, error=error)
-    return Row(**base, error=RowError(type=type(error).__name__, message=str(error)))
 
 
 async def run_eval(
@@ -151,21 +126,17 @@ async def run_eval(
                 return
             sample, name = item
             client = clients[name]
-            if sample.task not in client.provider.capabilities:
-                keep(
-                    _row(
-                        sample, name, None, UnsupportedTaskError(name, sample.task.value, client.provider.capabilities)
-                    )
-                )
+            if (row := unsupported_row(sample, name, client)) is not None:
+                keep(row)
                 return
             try:
                 response = await client.agenerate(sample.to_request(await pictures(name, sample.image)))
             except CacheError as exc:
                 broken.append(exc)
             except Exception as exc:  # noqa: BLE001 - every failure becomes an error row, counted apart
-                keep(_row(sample, name, None, exc))
+                keep(make_row(sample, name, None, exc))
             else:
-                keep(_row(sample, name, response, None))
+                keep(make_row(sample, name, response, None))
 
         def notify(line: str) -> None:
             if bar is not None:
@@ -178,7 +149,7 @@ async def run_eval(
 
         async def batched(name: str, samples: list[Sample]) -> None:
             failed = await answer_offline(
-                clients[name], name, samples, out, make_row=_row, keep=keep, notify=notify, progress=bar, poll_s=poll_s
+                clients[name], name, samples, out, keep=keep, notify=notify, progress=bar, poll_s=poll_s
             )
             if failed and fallback_sync:
                 notify(f"{name}: asking the {len(failed):,} requests the batches did not answer synchronously")
@@ -196,9 +167,7 @@ async def run_eval(
         if ray is not None:
             remote = [item for item in todo if item[1] not in offline]
             paces = {name: pace(name) for name in clients}
-            pools.append(
-                answer_with_ray(clients, remote, config=ray[0], options=ray[1], paces=paces, make_row=_row, keep=keep)
-            )
+            pools.append(answer_with_ray(clients, remote, config=ray[0], options=ray[1], paces=paces, keep=keep))
         await asyncio.gather(*pools)
     if broken:
         raise broken[0]
