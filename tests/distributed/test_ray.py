@@ -139,3 +139,19 @@ def test_the_example_answers_in_order(ray_cluster, capsys: pytest.CaptureFixture
         "How many objects are there?",
         "What shape is the red object?",
     ]
+
+
+def test_a_rerun_on_ray_asks_only_for_the_rows_it_lacks(ray_cluster, openai_server, tmp_path: Path) -> None:
+    config = Config(
+        cache=CacheConfig(enabled=False),
+        providers={"gpt": ProviderConfig(type="openai", base_url=openai_server.url)},
+    )
+    out = tmp_path / "out"
+    options = RayOptions(actors=2, block_rows=8)
+    asyncio.run(evaluate(["gpt"], DATASET, out, config=config, progress=False, executor=options))
+    assert len(openai_server.requests) == 32
+    rows = (out / "samples.jsonl").read_text().splitlines()
+    (out / "samples.jsonl").write_text("\n".join(rows[:12]) + "\n")  # as if killed after 12 rows
+    asyncio.run(evaluate(["gpt"], DATASET, out, config=config, progress=False, executor=options))
+    assert len(openai_server.requests) == 32 + 20
+    assert _rows(out).keys() == {(json.loads(r)["sample_id"], "gpt") for r in rows}
