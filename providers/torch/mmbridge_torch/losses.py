@@ -57,6 +57,7 @@ def step_loss(
     device: torch.device,
     caption_weight: float,
     rng: random.Random,
+    grounding: bool = True,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     local = {im: i for i, im in enumerate(images)}
     pixels = data.images[images].to(device)
@@ -81,10 +82,10 @@ def step_loss(
         q = torch.tensor(queries)
         q_image = torch.tensor([local[i] for i in data.q_image[q].tolist()], device=device)
         state = model.fuse(memory, q_image, data.q_tokens[q].to(device))
-        if model.reader is not None and len(images) > 1:  # object tokens: words find their objects
-            grounding = model.grounding_loss(memory, q_image, data.q_tokens[q].to(device))
-            loss = loss + grounding
-            stats["grounding_loss"] = grounding.item()
+        if grounding and model.reader is not None and len(images) > 1:  # object tokens: words find their objects
+            contrast = model.grounding_loss(memory, q_image, data.q_tokens[q].to(device))
+            loss = loss + contrast
+            stats["grounding_loss"] = contrast.item()
         task, target = data.q_task[q].to(device), data.q_target[q].to(device)
         if data.q_referent is not None and data.q_answer_cell is not None:
             # grounding: the first reading's first head finds what the text names first, the second

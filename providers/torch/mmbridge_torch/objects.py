@@ -129,3 +129,22 @@ def looks_segmentable(images: torch.Tensor, limit: int, sample: int = 200) -> bo
         regions, background, covered = _regions(image, limit)
         ok += background >= 1 / 3 and 0 < len(regions) <= limit and covered >= 0.9
     return ok >= 0.95 * min(len(images[::step]), sample)
+
+
+def pictures_differ(regions: torch.Tensor, sample: int = 2000) -> bool:
+    """Do these scenes (their regions, (N,K,FEATURES) from segment_batch) differ in the colours they
+    hold? The reader's grounding contrast (reader.py) needs them to: a question's words must pick
+    its own picture out of a batch.
+
+    Where (nearly) every picture holds the same set of colours, as in Sort-of-CLEVR's six, the
+    contrast cannot be won; measured there, it drove the answers to chance (46% after 10 minutes,
+    against 75% after 3 without it). No when the commonest set of region colours (each channel in
+    four steps) is that of half of (up to ``sample`` of) the pictures or more.
+    """
+    step = max(1, len(regions) // sample)
+    picked = regions[::step][:sample, :, :3].numpy()
+    counts: dict[frozenset[tuple[int, ...]], int] = {}
+    for colours in picked:
+        key = frozenset(tuple(int(c * 3.999) for c in rgb) for rgb in colours if rgb.any())
+        counts[key] = counts.get(key, 0) + 1
+    return len(picked) > 0 and max(counts.values()) < 0.5 * len(picked)

@@ -36,7 +36,7 @@ from .device import autocast, bf16_helps, pick_device
 from .evaluation import evaluate_prepared, selection_score
 from .losses import batches, caption_index, step_loss
 from .model import FusedModel, ModelConfig, cosine_lr
-from .objects import looks_segmentable, segment_batch
+from .objects import looks_segmentable, pictures_differ, segment_batch
 from .scene import attach, scene_vocab
 from .tensors import Prepared, answer_of, letterbox, prepare
 from .vocab import Vocab
@@ -225,9 +225,16 @@ class _Run:
     def __post_init__(self) -> None:
         self.bf16 = bf16_helps(self.device)
         self.rng = random.Random(self.options.seed)
-        # --batch-images, else 8 images a step with object tokens (more, smaller steps found the
-        # named objects sooner) and 32 with a grid
-        self.batch = self.options.batch_images or (8 if self.model.cfg.image_tokens == "objects" else 32)
+        # the grounding contrast needs pictures that differ in what their questions name (objects.py)
+        self.grounding = self.model.reader is not None and pictures_differ(self.data.images)
+        if self.model.reader is not None and not self.grounding and self.on_update:
+            message = (
+                "grounding contrast off: the training pictures hold the same colours, words cannot tell them apart"
+            )
+            self.on_update({"event": "info", "message": message})
+        # --batch-images, else 8 images a step with object tokens and the contrast (more, smaller
+        # steps found the named objects sooner) and 32 otherwise
+        self.batch = self.options.batch_images or (8 if self.grounding else 32)
         self.captions_of = caption_index(self.data)
         self.state = {"step": 0, "epoch": 0, "elapsed_s": 0.0, "best": None, "images_seen": 0}
         last = self.options.out / "last"
@@ -260,7 +267,14 @@ class _Run:
             group["lr"] = lr
         with autocast(self.device, self.bf16):
             loss, stats = step_loss(
-                self.model, self.data, images, self.captions_of, self.device, self.options.caption_weight, self.rng
+                self.model,
+                self.data,
+                images,
+                self.captions_of,
+                self.device,
+                self.options.caption_weight,
+                self.rng,
+                grounding=self.grounding,
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

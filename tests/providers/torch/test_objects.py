@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from mmbridge_torch.checkpoint import load_checkpoint
-from mmbridge_torch.objects import FEATURES, XY, looks_segmentable, segment
+from mmbridge_torch.objects import FEATURES, XY, looks_segmentable, pictures_differ, segment, segment_batch
 from mmbridge_torch.train import TrainOptions, train
 from PIL import Image as PILImage
 from PIL import ImageDraw
@@ -48,6 +48,17 @@ def test_flat_scenes_are_segmentable_and_photos_are_not() -> None:
     assert looks_segmentable(scenes, limit=8)
     assert not looks_segmentable(noise, limit=8)
     assert not looks_segmentable(scenes[:0], limit=8)
+
+
+def test_the_grounding_contrast_is_kept_for_pictures_that_differ_in_colour() -> None:
+    same = torch.from_numpy(np.stack([_scene() for _ in range(6)]))  # the same three colours in each
+    varied = []
+    for i in range(6):
+        image = PILImage.new("RGB", (64, 64), (255, 255, 255))
+        ImageDraw.Draw(image).rectangle((8, 8, 30, 30), fill=((40 * i) % 256, 200 - 30 * i, 90))
+        varied.append(np.asarray(image).transpose(2, 0, 1).copy())
+    assert not pictures_differ(segment_batch(same, 8))
+    assert pictures_differ(segment_batch(torch.from_numpy(np.stack(varied)), 8))
 
 
 def test_data_without_scenes_trains_object_tokens_that_answer_all_three_tasks(tmp_path: Path, shapes_png: Path) -> None:
