@@ -14,11 +14,11 @@ from typing import Any
 
 from ..batch import run_batch
 from ..client import Client
-from ..config import Config, ProviderConfig
+from ..config import Config
 from ..errors import UnsupportedTaskError
 from ..provider import concurrency_of
 from ..types import Request, Response
-from .limiter import GlobalLimited
+from .limiter import GlobalLimited, limits_of
 
 __all__ = ["Answerer"]
 
@@ -39,7 +39,7 @@ def _unlimited(config: Config) -> Config:
 class Answerer:
     def __init__(self, config_json: str, names: list[str], limiter: Any, paces: dict[str, int]) -> None:
         config = Config.model_validate_json(config_json)
-        limited = {name for name, entry in config.all_providers().items() if _has_limits(entry)}
+        limited = set(limits_of(config))
         plain = _unlimited(config)
         self.clients = {name: Client(name, config=plain) for name in names}
         for name in limited & set(names):
@@ -96,7 +96,3 @@ class Answerer:
             *(run_batch(one, mine, concurrency=self.paces[name]) for name, mine in by_provider.items())
         )
         return results
-
-
-def _has_limits(entry: ProviderConfig) -> bool:
-    return entry.max_concurrency is not None or entry.requests_per_minute is not None

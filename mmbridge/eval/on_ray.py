@@ -45,7 +45,7 @@ def _run(
     keep: Callable[[Row], None],
 ) -> None:
     caches: dict[str, Any] = {name: find_layer(client.provider, Cached) for name, client in clients.items()}
-    pending: list[tuple[Sample, str]] = []
+    pending: list[tuple[Sample, str, Any]] = []  # with its request: the cache key is known from it
     work: list[dict[str, Any]] = []
     for sample, name in todo:
         client = clients[name]
@@ -58,13 +58,13 @@ def _run(
             keep(make_row(sample, name, hit, None))
             continue
         work.append(work_row(len(pending), name, request, sample.image.read_bytes()))
-        pending.append((sample, name))
+        pending.append((sample, name, request))
     for result in answer_on_ray(config, list(clients), work, options, paces):
-        sample, name = pending[result["i"]]
+        sample, name, request = pending[result["i"]]
         if result["response"]:
             response = Response.model_validate_json(result["response"])
             if caches[name] is not None:
-                caches[name].put(sample.to_request(clients[name].image(sample.image)), response)
+                caches[name].put(request, response)
             keep(make_row(sample, name, response, None))
         else:
             keep(make_row(sample, name, None, RowError(type=result["error_type"], message=result["error_message"])))
