@@ -136,11 +136,12 @@ class Cached(WrapperProvider):
         """The stored answer (marked cached), or None; blocking: it may hash the picture."""
         if _MODE.get() != "use" or not getattr(self.inner, "cacheable", True):
             return None
-        stored = self._get(self.key(request))
-        if stored is None:
-            return None
+        _, stored = self._lookup(request, True)
+        return None if stored is None else self._hit(stored, 0.0)
+
+    def _hit(self, stored: Any, latency_s: float) -> Response:
         self.hits += 1
-        return Response.model_validate_json(stored).model_copy(update={"cached": True, "latency_s": 0.0})
+        return Response.model_validate_json(stored).model_copy(update={"cached": True, "latency_s": latency_s})
 
     def put(self, request: Request, response: Response) -> None:
         """Keep an answer that was got around this wrapper (a batch's); blocking."""
@@ -156,10 +157,7 @@ class Cached(WrapperProvider):
         # hashing may decode the picture, and SQLite reads the disk: neither on the event loop
         key, stored = await asyncio.to_thread(self._lookup, request, mode == "use")
         if mode == "use" and stored is not None:
-            self.hits += 1
-            return Response.model_validate_json(stored).model_copy(
-                update={"cached": True, "latency_s": time.perf_counter() - start}
-            )
+            return self._hit(stored, time.perf_counter() - start)
         in_flight = self._in_flight.setdefault(asyncio.get_running_loop(), {})
         leader = in_flight.get(key)
         if leader is not None:
