@@ -3,7 +3,7 @@
 vqa learns from soft targets (see tensors.soft_targets), verify from its label, captions by
 teacher forcing on a randomly chosen reference; with scene targets attached (scene.py), the
 auxiliary per-cell and grounding losses are added; a model with object tokens adds its own
-grounding loss, which needs no labels (reader.py).
+grounding and mixture losses, which need no labels (reader.py).
 """
 
 from __future__ import annotations
@@ -99,7 +99,12 @@ def step_loss(
         vqa = (task == 0) & (target >= 0)
         if vqa.any():
             logits = model.answer_logits(state[vqa]).float()
-            loss = loss + soft_cross_entropy(logits, _soft_rows(data, q[vqa.cpu()], logits.shape[-1]).to(device))
+            targets = _soft_rows(data, q[vqa.cpu()], logits.shape[-1]).to(device)
+            loss = loss + soft_cross_entropy(logits, targets)
+            if model.reader is not None:  # object tokens: hop 2 explains the answer by one object
+                mixture = model.reader.mixture_loss(vqa, targets)
+                loss = loss + mixture
+                stats["mixture_loss"] = mixture.item()
             stats["vqa_acc"] = (logits.argmax(-1) == target[vqa]).float().mean().item()
         ver = task == 1
         if ver.any():

@@ -341,7 +341,9 @@ class FusedModel(nn.Module):
         self.reader = None
         if objects:
             self.encoder = ObjectEncoder(cfg)
-            self.reader = ObjectReader(cfg.vocab_size, d, _READER_HIDDEN, cfg.n_heads, max_text=cfg.max_text)
+            self.reader = ObjectReader(
+                cfg.vocab_size, cfg.answer_size, d, _READER_HIDDEN, cfg.n_heads, max_text=cfg.max_text
+            )
 
     @staticmethod
     def _init(module: nn.Module) -> None:

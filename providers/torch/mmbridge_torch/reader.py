@@ -6,9 +6,15 @@
     hop 2: keys carry each object's offset from p1 and distance, and how much hop 1 chose it;
            query [q + the words q picks (an attention over e), r1]      ──▶ r2 ("closest to" ...)
     counts: per head, a sum of sigmoids over the objects     ──▶ "how many"
-    MLP([q, r1, r2, q*r1, counts, p1, offsets]) ──▶ state (Q,H) for the answer and verify heads
+    pairs: an MLP of [q, the object hop 1 found, object k, offset k], summed over k ──▶ "how
+           many share its shape" (a Relation Network's sum, with one side fixed: K terms, not K²)
+    MLP([q, r1, r2, q*r1, counts, pairs, p1, offsets]) ──▶ state (Q,H) for the answer and verify heads
 
-Two things made it learn from answers alone (measured on builtin:shapes with no scene, and on
+Without the pairs, Sort-of-CLEVR's count questions stayed at 81% for good: the model answered
+how many objects share the commoner shape, right whenever the named object has it. With them,
+99-100% after 1,000 steps.
+
+Three things made it learn from answers alone (measured on builtin:shapes with no scene, and on
 Sort-of-CLEVR):
 
 - the sum of the words' keys in hop 1's query: a colour word reaches attention in one linear step.
@@ -18,6 +24,15 @@ Sort-of-CLEVR):
   name things that are in the picture, so this teaches which object a word means without any
   label (weakly supervised grounding by contrast, as in Gupta et al. 2020). Without it, whether
   and when attention found the named object varied from run to run; with it, within a minute.
+  It needs pictures that differ in what they hold (objects.pictures_differ);
+- ``mixture_loss``: hop 2 must also explain the answer by one object it reads. Beside the main
+  answer, the answer is modelled as a mixture over objects, p(a) = sum_k attention_k *
+  p(a | question, object k, its offset from what hop 1 found), for hop 2's first head
+  (multiple-instance learning: the gradient moves attention to the object that explains the
+  answer, not to a blend). On builtin:shapes with no scene, after 4 minutes, "what colour is the
+  object closest to / furthest from" reached 98% / 100%; with the same term on hop 1 as well, 46%
+  / 30%. On hop 1 it pushes attention away from the named object, which never explains such an
+  answer (the red object is never the one closest to the red object).
 """
 
 from __future__ import annotations
@@ -35,7 +50,14 @@ _GROUNDING_SCALE = 5.0  # sharpens the question-to-image scores of the contrast
 
 class ObjectReader(nn.Module):
     def __init__(
-        self, vocab_size: int, d: int, hidden: int = 256, heads: int = 4, words: int = 64, max_text: int = 24
+        self,
+        vocab_size: int,
+        answers: int,
+        d: int,
+        hidden: int = 256,
+        heads: int = 4,
+        words: int = 64,
+        max_text: int = 24,
     ) -> None:
         super().__init__()
         self.heads = heads
@@ -48,7 +70,13 @@ class ObjectReader(nn.Module):
         self.q1, self.k1 = nn.Linear(d, d), nn.Linear(d, d)
         self.q2, self.k2 = nn.Linear(2 * d, d), nn.Linear(d + 4, d)
         self.count = nn.Linear(d, d)
-        self.out = nn.Sequential(nn.Linear(4 * d + 6 * heads, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        # each object beside the one hop 1 found, summed over the objects ("how many share its shape")
+        self.pair = nn.Sequential(nn.Linear(3 * d + 3, hidden), nn.ReLU(), nn.Linear(hidden, d))
+        self.out = nn.Sequential(nn.Linear(5 * d + 6 * heads, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        # the answer as one object hop 2 reads explains it (mixture_loss): from the question, the
+        # object, where it is, and where it is from what hop 1 found
+        self.explain = nn.Sequential(nn.Linear(2 * d + 5, hidden), nn.ReLU(), nn.Linear(hidden, answers))
+        self.trace: tuple[torch.Tensor, ...] | None = None  # training: what mixture_loss reads
 
     def _scores(self, query: torch.Tensor, keys: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """(Q,D) x (Q,K,D) -> (Q,H,K) scaled dot products per head; empty slots far below."""
@@ -89,8 +117,24 @@ class ObjectReader(nn.Module):
         a2 = self._scores(self.q2(torch.cat([q + picked, r1], -1)), k2, ok).softmax(-1)
         r2 = torch.einsum("qhk,qkhd->qhd", a2, o.view(n, k, h, -1)).reshape(n, d)
         counts = (torch.sigmoid(self._scores(self.count(q + r1), self.k1(o), ok)) * ok[:, None]).sum(-1) / 4
+        found = torch.einsum("qk,qkd->qd", a1[:, 0], o)[:, None].expand(-1, k, -1)  # what head 0 found, whole
+        question = q[:, None].expand(-1, k, -1)
+        pairs = (self.pair(torch.cat([question, found, o, offset], -1)) * ok[..., None]).sum(1)
         offsets = torch.einsum("qhk,qkc->qhc", a2, offset).reshape(n, -1)
-        return self.out(torch.cat([q, r1, r2, q * r1, counts, p1.reshape(n, -1), offsets], -1))
+        if self.training:
+            self.trace = (a2[:, 0], self.explain(torch.cat([question, o, xy, offset], -1)), ok)
+        return self.out(torch.cat([q, r1, r2, q * r1, counts, pairs, p1.reshape(n, -1), offsets], -1))
+
+    def mixture_loss(self, rows: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """After a training forward: -log sum_k attention_k p(answer | object k), hop 2's first head,
+        over the vqa ``rows`` (a mask of the queries) with their soft ``targets`` (V,A)."""
+        assert self.trace is not None, "mixture_loss reads the last training forward"
+        attention, explained, ok = self.trace
+        self.trace = None
+        each = explained[rows].float().log_softmax(-1)  # (V,K,A)
+        weight = torch.log(attention[rows].float().clamp_min(1e-6)).masked_fill(~ok[rows], -1e4)
+        mixed = torch.logsumexp(weight[..., None] + each, dim=1)  # (V,A): log p(a)
+        return -(targets * mixed).sum(-1).mean()
 
     def grounding_loss(
         self, objects: torch.Tensor, valid: torch.Tensor, q_image: torch.Tensor, tokens: torch.Tensor

@@ -149,7 +149,7 @@ def test_object_tokens_learn_relations_from_answers_alone(tmp_path: Path) -> Non
     }
     write_jsonl(rows["train"], tmp_path / "train.jsonl")
     out = tmp_path / "run"
-    train(TrainOptions(data=str(tmp_path / "train.jsonl"), out=out, epochs=8, cache_dir=tmp_path, scene=False, seed=0))
+    train(TrainOptions(data=str(tmp_path / "train.jsonl"), out=out, epochs=12, cache_dir=tmp_path, scene=False, seed=0))
     ckpt = load_checkpoint(out / "best")
     assert ckpt.model.cfg.image_tokens == "objects"  # auto: flat-colour scenes
     test = prepare(rows["test"], ckpt.vocab, ckpt.answers, 64, ckpt.model.cfg.max_text, 8)

@@ -1,0 +1,47 @@
+"""The object reader's answer-only signals, and the input side chosen for flat-colour pictures."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from mmbridge_torch.model import ModelConfig
+from mmbridge_torch.reader import ObjectReader
+from mmbridge_torch.train import choose_image_tokens
+
+from mmbridge.data import load_dataset
+
+
+def _read(reader: ObjectReader, objects: int = 5) -> torch.Tensor:
+    torch.manual_seed(0)
+    valid = torch.ones(2, objects, dtype=torch.bool)
+    valid[1, -2:] = False  # the second picture holds fewer objects
+    tokens = torch.tensor([[3, 4, 5, 0], [6, 7, 0, 0], [3, 8, 9, 2]])
+    return reader(
+        torch.randn(2, objects, 16), torch.rand(2, objects, 2) * 2 - 1, valid, torch.tensor([0, 1, 1]), tokens
+    )
+
+
+def test_the_mixture_loss_moves_attention_and_reads_one_forward() -> None:
+    reader = ObjectReader(vocab_size=12, answers=4, d=16, hidden=32, heads=2).train()
+    _read(reader)
+    targets = torch.tensor([[1.0, 0, 0, 0], [0, 0.5, 0.5, 0]])  # the first two queries' answers
+    vqa = torch.tensor([True, True, False])
+    loss = reader.mixture_loss(vqa, targets)
+    assert torch.isfinite(loss) and loss.item() > 0
+    loss.backward()
+    # the gradient reaches hop 1's and hop 2's queries: the answer moves where they look
+    assert reader.q1.weight.grad.abs().sum() > 0 and reader.q2.weight.grad.abs().sum() > 0
+    with pytest.raises(AssertionError, match="last training forward"):
+        reader.mixture_loss(vqa, targets)  # read once, then cleared
+
+
+def test_an_evaluating_reader_keeps_no_trace() -> None:
+    reader = ObjectReader(vocab_size=12, answers=4, d=16, hidden=32, heads=2).eval()
+    state = _read(reader)
+    assert state.shape == (3, 32) and reader.trace is None
+
+
+def test_flat_colour_pictures_keep_their_own_side_unless_one_is_given() -> None:
+    samples = list(load_dataset("builtin:sort-of-clevr?split=train&images=30&seed=3"))  # 75-pixel pictures
+    assert choose_image_tokens(samples, ModelConfig(10, 4), keep_size=False) == ("objects", 75)
+    assert choose_image_tokens(samples, ModelConfig(10, 4, image_size=96), keep_size=True)[1] == 96
