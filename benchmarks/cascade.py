@@ -10,7 +10,7 @@ Targets (issue 16):
 The stand-in (mmbridge.providers.standin) is not a model: it knows the answers and is right with
 the stated probability; only its accuracy and price matter here. Both splits are vqa + verify.
 
-Run: python benchmarks/cascade.py [--minutes 1.5] [--samples 1500]
+Run: python benchmarks/cascade.py [--minutes 3] [--samples 1500]
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def main(minutes: float, samples: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, default=1.5, help="training of the local model (an early checkpoint)")
+    parser.add_argument("--minutes", type=float, default=3.0, help="training of the local model (an early checkpoint)")
     parser.add_argument("--samples", type=int, default=1500, help="samples per task on each split")
     args = parser.parse_args()
     main(args.minutes, args.samples)
