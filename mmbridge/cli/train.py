@@ -34,7 +34,9 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--scene/--no-scene", help="Learn from meta.scene when every sample has one.")
         ] = True,
         max_answers: Annotated[int, typer.Option(min=1, help="Most frequent answers kept as classes.")] = 3129,
-        image_size: Annotated[int | None, typer.Option(min=16, help="Model input side [default: 64].")] = None,
+        image_size: Annotated[
+            int | None, typer.Option(min=16, help="Model input side [default: 64; flat-colour scenes keep their own].")
+        ] = None,
         d_model: Annotated[int | None, typer.Option(min=8, help="Token width [default: 128].")] = None,
         n_heads: Annotated[int | None, typer.Option(min=1, help="Attention heads [default: 4].")] = None,
         cnn_width: Annotated[int | None, typer.Option(min=4, help="CNN channels [default: 64].")] = None,
