@@ -121,8 +121,8 @@ class ObjectReader(nn.Module):
         question = q[:, None].expand(-1, k, -1)
         pairs = (self.pair(torch.cat([question, found, o, offset], -1)) * ok[..., None]).sum(1)
         offsets = torch.einsum("qhk,qkc->qhc", a2, offset).reshape(n, -1)
-        if self.training:
-            self.trace = (a2[:, 0], self.explain(torch.cat([question, o, xy, offset], -1)), ok)
+        # training: what mixture_loss reads; otherwise nothing (no graph is held past a step)
+        self.trace = (a2[:, 0], self.explain(torch.cat([question, o, xy, offset], -1)), ok) if self.training else None
         return self.out(torch.cat([q, r1, r2, q * r1, counts, pairs, p1.reshape(n, -1), offsets], -1))
 
     def mixture_loss(self, rows: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
