@@ -102,7 +102,8 @@ def step_loss(
             targets = _soft_rows(data, q[vqa.cpu()], logits.shape[-1]).to(device)
             loss = loss + soft_cross_entropy(logits, targets)
             if model.reader is not None:  # object tokens: hop 2 explains the answer by one object
-                mixture = model.reader.mixture_loss(vqa, targets)
+                # and hop 1 too where the contrast cannot find the named objects (reader.py)
+                mixture = model.reader.mixture_loss(vqa, targets, first_hop=not grounding)
                 loss = loss + mixture
                 stats["mixture_loss"] = mixture.item()
             stats["vqa_acc"] = (logits.argmax(-1) == target[vqa]).float().mean().item()

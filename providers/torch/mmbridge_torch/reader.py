@@ -5,6 +5,8 @@
     hop 1: attention over the objects, query q + sum of the words' keys ──▶ r1 (what is named), p1
     hop 2: keys carry each object's offset from p1 and distance, and how much hop 1 chose it;
            query [q + the words q picks (an attention over e), r1]      ──▶ r2 ("closest to" ...)
+           plus, per head, slopes read from the query: one times each object's distance from p1,
+           one times how much hop 1 chose it (both with a gain)
     counts: per head, a sum of sigmoids over the objects     ──▶ "how many"
     pairs: an MLP of [q, the object hop 1 found, object k, offset k], summed over k ──▶ "how
            many share its shape" (a Relation Network's sum, with one side fixed: K terms, not K²)
@@ -13,6 +15,12 @@
 Without the pairs, Sort-of-CLEVR's count questions stayed at 81% for good: the model answered
 how many objects share the commoner shape, right whenever the named object has it. With them,
 99-100% after 1,000 steps.
+
+Hop 2's slopes: "the object closest to the red one" needs scores that fall steeply with
+distance and that leave out the red one itself (at distance 0). Through the dot product of two
+projections, each moved ~lr a step by Adam, such steep scores took thousands of steps: on
+builtin:shapes with no scene, "what colour is the object closest to" stayed at 64% after 8
+minutes. With the slopes, 98% after 3.4 minutes and 100% after 6.4 (overall vqa 96.7% -> 100%).
 
 Three things made it learn from answers alone (measured on builtin:shapes with no scene, and on
 Sort-of-CLEVR):
@@ -32,7 +40,10 @@ Sort-of-CLEVR):
   answer, not to a blend). On builtin:shapes with no scene, after 4 minutes, "what colour is the
   object closest to / furthest from" reached 98% / 100%; with the same term on hop 1 as well, 46%
   / 30%. On hop 1 it pushes attention away from the named object, which never explains such an
-  answer (the red object is never the one closest to the red object).
+  answer (the red object is never the one closest to the red object). So hop 1 has the term only
+  where the contrast is off: there it is what finds the named object. On Sort-of-CLEVR
+  (validation vqa), hop 2's term alone: 91.0% after ~1,000 steps, 97.0% after ~1,450; with hop 1's
+  too, 98.6% and 99.1%.
 """
 
 from __future__ import annotations
@@ -46,6 +57,7 @@ from torch import nn
 __all__ = ["ObjectReader"]
 
 _GROUNDING_SCALE = 5.0  # sharpens the question-to-image scores of the contrast
+_NEAR_GAIN = 10.0  # hop 2's slopes (distance, hop 1's choice) move this much faster than a weight
 
 
 class ObjectReader(nn.Module):
@@ -69,6 +81,10 @@ class ObjectReader(nn.Module):
         self.word_keys = nn.Linear(words, d, bias=False)  # a word as it matches objects (grounding)
         self.q1, self.k1 = nn.Linear(d, d), nn.Linear(d, d)
         self.q2, self.k2 = nn.Linear(2 * d, d), nn.Linear(d + 4, d)
+        # per head, how much hop 2 prefers near (or far) objects and the one hop 1 found, with a gain
+        self.near = nn.Linear(2 * d, 2 * heads)
+        nn.init.zeros_(self.near.weight)
+        nn.init.zeros_(self.near.bias)
         self.count = nn.Linear(d, d)
         # each object beside the one hop 1 found, summed over the objects ("how many share its shape")
         self.pair = nn.Sequential(nn.Linear(3 * d + 3, hidden), nn.ReLU(), nn.Linear(hidden, d))
@@ -76,6 +92,8 @@ class ObjectReader(nn.Module):
         # the answer as one object hop 2 reads explains it (mixture_loss): from the question, the
         # object, where it is, and where it is from what hop 1 found
         self.explain = nn.Sequential(nn.Linear(2 * d + 5, hidden), nn.ReLU(), nn.Linear(hidden, answers))
+        # the same for hop 1 (the object and where it is), used where the grounding contrast is not
+        self.explain1 = nn.Sequential(nn.Linear(2 * d + 2, hidden), nn.ReLU(), nn.Linear(hidden, answers))
         self.trace: tuple[torch.Tensor, ...] | None = None  # training: what mixture_loss reads
 
     def _scores(self, query: torch.Tensor, keys: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -114,7 +132,11 @@ class ObjectReader(nn.Module):
         offset = xy - p1[:, :1]  # (Q,K,2) from what head 0 of hop 1 found
         offset = torch.cat([offset, (offset**2).sum(-1, keepdim=True)], -1)
         k2 = self.k2(torch.cat([o, offset, a1[:, 0, :, None]], -1))
-        a2 = self._scores(self.q2(torch.cat([q + picked, r1], -1)), k2, ok).softmax(-1)
+        asked = torch.cat([q + picked, r1], -1)
+        distance = (offset[..., 2] + 1e-4).sqrt()  # (Q,K); the eps keeps the gradient finite at 0
+        slope, self_ = (_NEAR_GAIN * self.near(asked)).view(n, 2, h, 1).unbind(1)  # 2 x (Q,H,1)
+        near = slope * distance[:, None] + self_ * a1[:, :1, :]  # (Q,H,K)
+        a2 = (self._scores(self.q2(asked), k2, ok) + near).softmax(-1)
         r2 = torch.einsum("qhk,qkhd->qhd", a2, o.view(n, k, h, -1)).reshape(n, d)
         counts = (torch.sigmoid(self._scores(self.count(q + r1), self.k1(o), ok)) * ok[:, None]).sum(-1) / 4
         found = torch.einsum("qk,qkd->qd", a1[:, 0], o)[:, None].expand(-1, k, -1)  # what head 0 found, whole
@@ -122,17 +144,27 @@ class ObjectReader(nn.Module):
         pairs = (self.pair(torch.cat([question, found, o, offset], -1)) * ok[..., None]).sum(1)
         offsets = torch.einsum("qhk,qkc->qhc", a2, offset).reshape(n, -1)
         # training: what mixture_loss reads; otherwise nothing (no graph is held past a step)
-        self.trace = (a2[:, 0], self.explain(torch.cat([question, o, xy, offset], -1)), ok) if self.training else None
+        self.trace = (a1[:, 0], a2[:, 0], torch.cat([question, o, xy], -1), offset, ok) if self.training else None
         return self.out(torch.cat([q, r1, r2, q * r1, counts, pairs, p1.reshape(n, -1), offsets], -1))
 
-    def mixture_loss(self, rows: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """After a training forward: -log sum_k attention_k p(answer | object k), hop 2's first head,
-        over the vqa ``rows`` (a mask of the queries) with their soft ``targets`` (V,A)."""
+    def mixture_loss(self, rows: torch.Tensor, targets: torch.Tensor, first_hop: bool = False) -> torch.Tensor:
+        """After a training forward: -log sum_k attention_k p(answer | object k) for hop 2's first head
+        (and hop 1's with ``first_hop``), over the vqa ``rows`` (a mask of the queries) with their soft
+        ``targets`` (V,A)."""
         assert self.trace is not None, "mixture_loss reads the last training forward"
-        attention, explained, ok = self.trace
+        a1, a2, each, offset, ok = (t[rows] for t in self.trace)
         self.trace = None
-        each = explained[rows].float().log_softmax(-1)  # (V,K,A)
-        weight = torch.log(attention[rows].float().clamp_min(1e-6)).masked_fill(~ok[rows], -1e4)
+        loss = self._mixture(a2, self.explain(torch.cat([each, offset], -1)), ok, targets)
+        if first_hop:
+            loss = loss + self._mixture(a1, self.explain1(each), ok, targets)
+        return loss
+
+    @staticmethod
+    def _mixture(
+        attention: torch.Tensor, explained: torch.Tensor, ok: torch.Tensor, targets: torch.Tensor
+    ) -> torch.Tensor:
+        each = explained.float().log_softmax(-1)  # (V,K,A)
+        weight = torch.log(attention.float().clamp_min(1e-6)).masked_fill(~ok, -1e4)
         mixed = torch.logsumexp(weight[..., None] + each, dim=1)  # (V,A): log p(a)
         return -(targets * mixed).sum(-1).mean()
 

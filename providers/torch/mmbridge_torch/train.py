@@ -243,7 +243,8 @@ class _Run:
         self.grounding = self.model.reader is not None and pictures_differ(self.data.images)
         if self.model.reader is not None and not self.grounding and self.on_update:
             message = (
-                "grounding contrast off: the training pictures hold the same colours, words cannot tell them apart"
+                "grounding contrast off: the training pictures hold the same colours, words cannot tell them"
+                " apart; hop 1 learns what a question names by explaining its answers instead"
             )
             self.on_update({"event": "info", "message": message})
         # --batch-images, else 8 images a step with object tokens and the contrast (more, smaller

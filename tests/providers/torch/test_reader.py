@@ -35,6 +35,19 @@ def test_the_mixture_loss_moves_attention_and_reads_one_forward() -> None:
         reader.mixture_loss(vqa, targets)  # read once, then cleared
 
 
+@pytest.mark.parametrize("first_hop", [False, True])
+def test_hop_one_explains_the_answer_only_when_asked(first_hop: bool) -> None:
+    # without the grounding contrast (pictures that share their colours) hop 1 learns what a
+    # question names this way; with it, the term stays off, as it pulls hop 1 off the named object
+    reader = ObjectReader(vocab_size=12, answers=4, d=16, hidden=32, heads=2).train()
+    _read(reader)
+    targets = torch.tensor([[1.0, 0, 0, 0], [0, 0.5, 0.5, 0]])
+    reader.mixture_loss(torch.tensor([True, True, False]), targets, first_hop=first_hop).backward()
+    reached = reader.explain1[0].weight.grad is not None
+    assert reached == first_hop
+    assert reader.explain[0].weight.grad.abs().sum() > 0  # hop 2's term is always there
+
+
 def test_an_evaluating_reader_keeps_no_trace() -> None:
     reader = ObjectReader(vocab_size=12, answers=4, d=16, hidden=32, heads=2).eval()
     state = _read(reader)
