@@ -134,8 +134,8 @@ class ObjectReader(nn.Module):
         k2 = self.k2(torch.cat([o, offset, a1[:, 0, :, None]], -1))
         asked = torch.cat([q + picked, r1], -1)
         distance = (offset[..., 2] + 1e-4).sqrt()  # (Q,K); the eps keeps the gradient finite at 0
-        slope, self_ = (_NEAR_GAIN * self.near(asked)).view(n, 2, h, 1).unbind(1)  # 2 x (Q,H,1)
-        near = slope * distance[:, None] + self_ * a1[:, :1, :]  # (Q,H,K)
+        slope, chosen = (_NEAR_GAIN * self.near(asked)).view(n, 2, h, 1).unbind(1)  # 2 x (Q,H,1)
+        near = slope * distance[:, None] + chosen * a1[:, :1, :]  # (Q,H,K)
         a2 = (self._scores(self.q2(asked), k2, ok) + near).softmax(-1)
         r2 = torch.einsum("qhk,qkhd->qhd", a2, o.view(n, k, h, -1)).reshape(n, d)
         counts = (torch.sigmoid(self._scores(self.count(q + r1), self.k1(o), ok)) * ok[:, None]).sum(-1) / 4

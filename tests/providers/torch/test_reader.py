@@ -48,6 +48,27 @@ def test_hop_one_explains_the_answer_only_when_asked(first_hop: bool) -> None:
     assert reader.explain[0].weight.grad.abs().sum() > 0  # hop 2's term is always there
 
 
+def test_hop_two_slopes_find_the_nearest_object_other_than_the_named_one() -> None:
+    # hop 1 made to choose object 0, hop 2's dot products silenced: its slopes alone (nearer is
+    # better, what hop 1 chose is worse) must pick object 3, nearest to object 0 but not itself
+    reader = ObjectReader(vocab_size=12, answers=4, d=16, hidden=32, heads=2).train()
+    with torch.no_grad():
+        for layer in (reader.q1, reader.word_keys, reader.q2):
+            layer.weight.zero_()
+        reader.q1.bias.copy_(torch.eye(16)[0] * 50 + torch.eye(16)[8] * 50)  # each head's first feature
+        reader.q2.bias.zero_()
+        reader.k1.weight.copy_(torch.eye(16))
+        reader.k1.bias.zero_()
+        reader.near.bias.copy_(torch.tensor([-1.0, -1.0, -1.0, -1.0]))  # slopes, then hop 1's choice
+    objects = torch.zeros(1, 4, 16)
+    objects[0, 0, [0, 8]] = 1.0
+    where = torch.tensor([[[0.0, 0.0], [0.9, 0.9], [-0.8, 0.1], [0.2, -0.3]]])
+    reader(objects, where, torch.ones(1, 4, dtype=torch.bool), torch.tensor([0]), torch.tensor([[3, 4]]))
+    hop1, hop2 = reader.trace[0][0], reader.trace[1][0]
+    assert hop1.argmax() == 0 and hop1[0] > 0.9
+    assert hop2.argmax() == 3 and hop2[3] > 0.9
+
+
 def test_an_evaluating_reader_keeps_no_trace() -> None:
     reader = ObjectReader(vocab_size=12, answers=4, d=16, hidden=32, heads=2).eval()
     state = _read(reader)
