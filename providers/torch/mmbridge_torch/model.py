@@ -452,10 +452,8 @@ class FusedModel(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-def cosine_lr(progress: float, peak: float, warmup: float = 0.03) -> float:
-    """Learning rate at ``progress`` (0..1 of the run): linear warmup over the first ``warmup``, then
-    cosine decay to 5% of the peak (a constant rate spiked late in long runs; this did not)."""
-    if progress < warmup:
-        return peak * max(progress, 1e-3) / warmup
-    done = min(1.0, (progress - warmup) / max(1e-9, 1 - warmup))
+def cosine_lr(progress: float, peak: float) -> float:
+    """Learning rate at ``progress`` (0..1 of the run): cosine decay from the peak to 5% of it (a
+    constant rate spiked late in long runs; this did not). The trainer warms up over its first steps."""
+    done = min(1.0, max(progress, 0.0))
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * done)))

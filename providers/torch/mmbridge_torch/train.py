@@ -263,14 +263,19 @@ class _Run:
         options = self.options
         total_steps = math.ceil(len(self.data.images) / self.batch) * options.epochs
         budget_s = options.max_minutes * 60 if options.max_minutes else math.inf
-        warmup = max(1, int(0.03 * min(total_steps, 3000))) / max(total_steps, 1)
+        # warm up over steps: as a share of the progress, a time budget with many epochs left it ~0
+        # steps (the learning benchmark's epochs=10,000). Starting at the full rate, shapes with no
+        # scene was at 86% validation vqa after 2.3 minutes (94% with 90 warmup steps), and one
+        # 12-minute run stalled at 90%
+        warmup_steps = max(1, int(0.03 * min(total_steps, 3000)))
         while self.state["epoch"] < options.epochs:
             for images in batches(self.data, self.batch, self.rng):
                 progress = max(self.state["step"] / total_steps, (time.monotonic() - self.started) / budget_s)
                 if progress >= 1:
                     self.validate_and_save(final=True)
                     return self.best_report
-                self.step(images, progress, cosine_lr(progress, options.lr, warmup=warmup))
+                warm = min(1.0, (self.state["step"] + 1) / warmup_steps)
+                self.step(images, progress, warm * cosine_lr(progress, options.lr))
                 if time.monotonic() - self.last_validation >= options.validate_every_s:
                     self.validate_and_save()
             self.state["epoch"] += 1

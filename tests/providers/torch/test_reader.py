@@ -49,8 +49,8 @@ def test_hop_one_explains_the_answer_only_when_asked(first_hop: bool) -> None:
 
 
 def test_hop_two_slopes_find_the_nearest_object_other_than_the_named_one() -> None:
-    # hop 1 made to choose object 0, hop 2's dot products silenced: its slopes alone (nearer is
-    # better, what hop 1 chose is worse) must pick object 3, nearest to object 0 but not itself
+    # hop 1 made to choose object 0, hop 2's dot products silenced: its "near" slope alone must
+    # pick object 3, nearest to object 0 but not object 0 itself
     reader = ObjectReader(vocab_size=12, answers=4, d=16, hidden=32, heads=2).train()
     with torch.no_grad():
         for layer in (reader.q1, reader.word_keys, reader.q2):
@@ -59,7 +59,7 @@ def test_hop_two_slopes_find_the_nearest_object_other_than_the_named_one() -> No
         reader.q2.bias.zero_()
         reader.k1.weight.copy_(torch.eye(16))
         reader.k1.bias.zero_()
-        reader.near.bias.copy_(torch.tensor([-1.0, -1.0, -1.0, -1.0]))  # slopes, then hop 1's choice
+        reader.slopes.bias.copy_(torch.tensor([-10.0, -10.0, 1.0, 1.0]))  # per head: far (~0), then near
     objects = torch.zeros(1, 4, 16)
     objects[0, 0, [0, 8]] = 1.0
     where = torch.tensor([[[0.0, 0.0], [0.9, 0.9], [-0.8, 0.1], [0.2, -0.3]]])

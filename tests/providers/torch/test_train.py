@@ -154,3 +154,20 @@ def test_image_sizes_that_are_not_multiples_of_eight(side: int) -> None:
     assert memory.tokens.shape[1] == cells * cells + 1  # and the sink
     state = model.fuse(memory, torch.tensor([0, 1]), torch.tensor([vocab.encode("what shape is it", 8)] * 2))
     assert model.answer_logits(state).shape == (2, 3)
+
+
+def test_a_time_budget_with_many_epochs_still_warms_up(tmp_path: Path) -> None:
+    # the warmup counts steps: as a share of 10,000 epochs' progress it would be no step at all
+    rates: list[float] = []
+    options = TrainOptions(
+        data=TRAIN,
+        out=tmp_path / "run",
+        epochs=10_000,
+        max_minutes=0.02,
+        batch_images=8,
+        model=TINY,
+        cache_dir=tmp_path / "cache",
+        validate_every_s=1e9,
+    )
+    train(options, on_update=lambda e: rates.append(e["lr"]) if e["event"] == "step" else None)
+    assert len(rates) >= 2 and rates[0] <= options.lr / 50 and rates[1] > rates[0]
