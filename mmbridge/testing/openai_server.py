@@ -293,6 +293,8 @@ class OpenAICompatibleServer:
                             "batch_lines": sum(submitted.values()),
                             "batch_lines_max": max(submitted.values(), default=0),
                             "batch_input_bytes": server.batches.input_sizes(),
+                            # when each chat completion arrived (time.monotonic(), this process's clock)
+                            "arrivals": [r.received_at for r in server.requests if r.path.endswith("/completions")],
                         },
                     )
                 elif self.path.rstrip("/").endswith("/models"):
