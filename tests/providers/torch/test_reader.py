@@ -55,7 +55,10 @@ def test_hop_two_slopes_find_the_nearest_object_other_than_the_named_one() -> No
     with torch.no_grad():
         for layer in (reader.q1, reader.word_keys, reader.q2):
             layer.weight.zero_()
-        reader.q1.bias.copy_(torch.eye(16)[0] * 50 + torch.eye(16)[8] * 50)  # each head's first feature
+        reader.q1.bias.zero_()
+        reader.embed.weight.zero_()
+        reader.embed.weight[3, 0] = 1.0  # the question's first word names object 0 for both heads
+        reader.word_keys.weight[[0, 8], 0] = 50.0  # each head's first feature
         reader.q2.bias.zero_()
         reader.k1.weight.copy_(torch.eye(16))
         reader.k1.bias.zero_()
@@ -67,6 +70,22 @@ def test_hop_two_slopes_find_the_nearest_object_other_than_the_named_one() -> No
     hop1, hop2 = reader.trace[0][0], reader.trace[1][0]
     assert hop1.argmax() == 0 and hop1[0] > 0.9
     assert hop2.argmax() == 3 and hop2[3] > 0.9
+
+
+def test_hop_one_head_zero_follows_the_words_and_is_what_the_contrast_trains() -> None:
+    # hop 2 measures from hop 1's head 0, so that head reads the words' keys alone (the LSTM's
+    # query cannot pull it off the named object), and the grounding contrast trains that head's part
+    reader = ObjectReader(vocab_size=12, answers=4, d=16, hidden=32, heads=2).train()
+    _read(reader)
+    before = reader.trace[0].clone()
+    with torch.no_grad():
+        reader.q1.weight.mul_(-3.0)
+    _read(reader)
+    assert torch.allclose(reader.trace[0], before)
+    objects, valid = torch.randn(2, 5, 16), torch.ones(2, 5, dtype=torch.bool)
+    reader.grounding_loss(objects, valid, torch.tensor([0, 1]), torch.tensor([[3, 4, 0], [6, 7, 8]])).backward()
+    grad = reader.word_keys.weight.grad.abs().sum(1)  # (D,): per output feature
+    assert grad[:8].sum() > 0 and grad[8:].sum() == 0
 
 
 def test_an_evaluating_reader_keeps_no_trace() -> None:
