@@ -86,6 +86,7 @@ class ObjectReader(nn.Module):
     ) -> None:
         super().__init__()
         self.heads = heads
+        self.part = d // heads  # hop 1's head 0's features: what the contrast trains, what hop 2 measures from
         self.embed = nn.Embedding(vocab_size, words, padding_idx=0)
         self.lstm = nn.LSTM(words, d, batch_first=True)
         self.bow = nn.Linear(words, d)
@@ -94,7 +95,6 @@ class ObjectReader(nn.Module):
         self.word_keys = nn.Linear(words, d, bias=False)  # a word as it matches objects (grounding)
         self.q1, self.k1 = nn.Linear(d, d), nn.Linear(d, d)
         self.q2, self.k2 = nn.Linear(2 * d, d), nn.Linear(d + 4, d)
-        self.register_buffer("q1_heads", (torch.arange(heads) > 0).float()[:, None], persistent=False)
         # per head, how much hop 2 prefers far objects and near ones (other than hop 1's), with a gain
         self.slopes = nn.Linear(2 * d, 2 * heads)
         nn.init.zeros_(self.slopes.weight)
@@ -141,7 +141,9 @@ class ObjectReader(nn.Module):
         picked = self.bow(torch.einsum("ql,qlw->qw", pick.softmax(-1), e))  # the words hop 2 is about
         h = self.heads
         # head 0 reads the words' keys alone (what the grounding contrast trains): hop 2 measures from it
-        asked1 = (self.q1(q).view(n, h, -1) * self.q1_heads.to(q.dtype)).reshape(n, d) + self.word_keys(e).sum(1)
+        from_q = self.q1(q)
+        from_q = torch.cat([torch.zeros_like(from_q[:, : self.part]), from_q[:, self.part :]], -1)
+        asked1 = from_q + self.word_keys(e).sum(1)
         a1 = self._scores(asked1, self.k1(o), ok).softmax(-1)  # (Q,H,K)
         r1 = torch.einsum("qhk,qkhd->qhd", a1, o.view(n, k, h, -1)).reshape(n, d)
         p1 = torch.einsum("qhk,qkc->qhc", a1, xy)  # (Q,H,2)
@@ -192,9 +194,8 @@ class ObjectReader(nn.Module):
     ) -> torch.Tensor:
         """Contrast each question's words with the objects of every image in the batch (B > 1)."""
         _, e = self._text(tokens)
-        part = objects.shape[-1] // self.heads  # hop 1's head 0: the one hop 2 measures from
-        words = self.word_keys(e)[..., :part]  # (Q,L,D/H)
-        keys = self.k1(objects)[..., :part]  # (B,K,D/H)
+        words = self.word_keys(e)[..., : self.part]  # (Q,L,D/H): hop 1's head 0
+        keys = self.k1(objects)[..., : self.part]  # (B,K,D/H)
         best = torch.einsum("qld,bkd->qlbk", words, keys).masked_fill(~valid[None, None], -1e4).amax(-1)  # (Q,L,B)
         real = (tokens[:, : e.shape[1]] != 0).to(best.dtype)
         score = (best * real[..., None]).sum(1) / real.sum(1, keepdim=True).clamp(min=1) / math.sqrt(keys.shape[-1])
