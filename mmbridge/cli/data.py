@@ -15,14 +15,32 @@ def register(app: typer.Typer) -> None:
     @data_app.command("shapes")
     def shapes(
         out: Annotated[Path, typer.Option(help="Folder to write train/val/test.jsonl and images/ into.")],
-        images: Annotated[int, typer.Option(min=3, help="Images in all splits together (80/10/10).")] = 1000,
-        seed: Annotated[int, typer.Option(help="Same seed, same bytes.")] = 0,
-        size: Annotated[int, typer.Option(min=16, help="Image side in pixels.")] = 64,
+        images: Annotated[
+            int, typer.Option(min=3, max=1_000_000, help="Images in all splits together (80/10/10).")
+        ] = 1000,
+        seed: Annotated[int, typer.Option(min=0, help="Same seed, same bytes.")] = 0,
+        size: Annotated[int, typer.Option(min=16, max=1024, help="Image width (and height) in pixels.")] = 64,
+        height: Annotated[int | None, typer.Option(min=16, max=1024, help="Image height, when not square.")] = None,
+        objects: Annotated[
+            str, typer.Option(help="Objects per scene, LOW-HIGH within 1-16 (over 6: 16 colours).")
+        ] = "2-6",
+        antialias: Annotated[int, typer.Option(min=1, max=8, help="Draw this many times larger, then shrink.")] = 1,
+        jpeg: Annotated[int | None, typer.Option(min=1, max=95, help="Save as JPEG of this quality.")] = None,
+        gradient: Annotated[int, typer.Option(min=0, max=200, help="Background darkens this much across.")] = 0,
     ) -> None:
-        """Generate the built-in shapes benchmark (vqa, caption and verify samples)."""
+        """Generate the built-in shapes benchmark (vqa, caption and verify samples), saved as pictures
+        are saved (PNG by default; anti-aliased, JPEG, a gradient background on request)."""
+        from ..data.look import Look
         from ..data.shapes import Style, generate_shapes
+        from ..data.spec import parse_objects
+        from ..errors import DatasetError
 
-        manifest = generate_shapes(out, images=images, seed=seed, style=Style(image_size=size))
+        low, high = parse_objects("--objects", objects)
+        try:
+            style = Style.for_objects(low, high, image_size=size, height=height)
+            manifest = generate_shapes(out, images=images, seed=seed, style=style, look=Look(antialias, jpeg, gradient))
+        except ValueError as exc:
+            raise DatasetError(str(exc)) from None
         for split, counts in manifest["splits"].items():
             typer.echo(f"{out / (split + '.jsonl')}: {counts['samples']} samples on {counts['images']} images")
 

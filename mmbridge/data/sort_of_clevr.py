@@ -9,6 +9,10 @@ object of a colour; how many objects share its shape). The paper encodes questio
 vectors; here they are English sentences, so a model must read them. Rows carry image, question,
 answers, choices and ``meta.type`` (``non-relational`` / ``relational``) with ``meta.subtype``,
 and no scene: what a user's own data would carry.
+
+``width`` and ``height`` make the same kind of scene in a picture of another shape, and ``look``
+saves it as users save pictures (anti-aliased, JPEG, see look.py); the defaults give the paper's
+clean 75x75 PNGs.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from PIL import Image, ImageDraw
 from ..batch import progress_bar
 from ..types import Task
 from .jsonl import write_jsonl
+from .look import Look
 from .sample import Sample
 
 __all__ = ["COLORS", "GENERATOR_VERSION", "MANIFEST", "generate_sort_of_clevr"]
@@ -49,28 +54,33 @@ _COUNTS = tuple(str(n) for n in range(1, len(COLORS) + 1))
 Obj = tuple[str, str, int, int]  # colour, shape, x, y (the centre)
 
 
-def _scene(rng: random.Random) -> list[Obj]:
+def _scene(rng: random.Random, width: int, height: int) -> list[Obj]:
     """Six objects of distinct colours, placed so that no two touch."""
     objects: list[Obj] = []
     for color in COLORS:
         while True:
-            x, y = rng.randint(HALF, SIZE - 1 - HALF), rng.randint(HALF, SIZE - 1 - HALF)
+            x, y = rng.randint(HALF, width - 1 - HALF), rng.randint(HALF, height - 1 - HALF)
             if all(math.hypot(x - ox, y - oy) > 2 * HALF * math.sqrt(2) + 1 for _, _, ox, oy in objects):
                 break
         objects.append((color, rng.choice(SHAPES), x, y))
     return objects
 
 
-def _render(objects: list[Obj]) -> Image.Image:
-    image = Image.new("RGB", (SIZE, SIZE), (255, 255, 255))
-    draw = ImageDraw.Draw(image)
+def _render(objects: list[Obj], canvas: Image.Image, scale: int, shift: int) -> Image.Image:
+    """Draw onto ``canvas``, ``scale`` times the picture's size, everything moved by ``shift``
+    canvas pixels (scale 1: every object pixel exactly its colour)."""
+    draw = ImageDraw.Draw(canvas)
+    k, r = scale, HALF * scale
     for color, shape, x, y in objects:
-        box = (x - HALF, y - HALF, x + HALF, y + HALF)
+        x, y = x * k + shift, y * k + shift
+        box = (x - r, y - r, x + r + k - 1, y + r + k - 1)
         (draw.rectangle if shape == "square" else draw.ellipse)(box, fill=COLORS[color])
-    return image
+    return canvas
 
 
-def _question(objects: list[Obj], relational: bool, rng: random.Random) -> tuple[str, str, str, tuple[str, ...]]:
+def _question(
+    objects: list[Obj], relational: bool, rng: random.Random, width: int, height: int
+) -> tuple[str, str, str, tuple[str, ...]]:
     """(subtype, question, answer, choices) about one object picked at random."""
     color, shape, x, y = subject = rng.choice(objects)
     if not relational:
@@ -78,9 +88,9 @@ def _question(objects: list[Obj], relational: bool, rng: random.Random) -> tuple
         if subtype == "shape":
             return subtype, f"What is the shape of the {color} object?", shape, SHAPES
         if subtype == "horizontal":
-            side = "left" if x < SIZE / 2 else "right"
+            side = "left" if x < width / 2 else "right"
             return subtype, f"Is the {color} object on the left or the right of the image?", side, ("left", "right")
-        side = "top" if y < SIZE / 2 else "bottom"
+        side = "top" if y < height / 2 else "bottom"
         return subtype, f"Is the {color} object at the top or the bottom of the image?", side, ("top", "bottom")
     subtype = rng.choice(("closest", "furthest", "count"))
     if subtype == "count":
@@ -93,13 +103,23 @@ def _question(objects: list[Obj], relational: bool, rng: random.Random) -> tuple
 
 
 def generate_sort_of_clevr(
-    out: str | os.PathLike[str], images: int = 10_000, seed: int = 0, *, progress: bool | None = None
+    out: str | os.PathLike[str],
+    images: int = 10_000,
+    seed: int = 0,
+    *,
+    width: int = SIZE,
+    height: int = SIZE,
+    look: Look | None = None,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
     """Generate ``images`` images into ``out`` (80% train, 10% val, 10% test) and return the manifest."""
     from .shapes.build import split_sizes
 
     if images < 3:
         raise ValueError("images must be at least 3 (one per split)")
+    if min(width, height) < 40:
+        raise ValueError(f"pictures of {width}x{height} cannot hold six objects apart; use 40 pixels a side or more")
+    look = look or Look()
     root = Path(out)
     (root / "images").mkdir(parents=True, exist_ok=True)
     sizes = split_sizes(images, 0.1, 0.1)
@@ -112,12 +132,12 @@ def generate_sort_of_clevr(
             samples = []
             for index in range(first, end):
                 rng = random.Random(f"sort-of-clevr:{seed}:{index}")
-                objects = _scene(rng)
-                image = root / "images" / f"{index:06d}.png"
-                _render(objects).save(image, "PNG")
+                objects = _scene(rng, width, height)
+                canvas = look.canvas(width, height, (255, 255, 255), random.Random(f"look:{seed}:{index}"))
+                image = look.save(_render(objects, canvas, look.scale, look.shift), root / "images" / f"{index:06d}")
                 for n in range(2 * QUESTIONS_PER_KIND):
                     relational = n >= QUESTIONS_PER_KIND
-                    subtype, question, answer, choices = _question(objects, relational, rng)
+                    subtype, question, answer, choices = _question(objects, relational, rng, width, height)
                     samples.append(
                         Sample(
                             id=f"{split}-{index:06d}-{n:02d}",
@@ -133,6 +153,13 @@ def generate_sort_of_clevr(
                     bar.update(task, advance=1)
             write_jsonl(samples, root / f"{split}.jsonl")
             counts[split] = {"images": end - first, "samples": len(samples)}
-    manifest = {"generator": "sort-of-clevr", "version": GENERATOR_VERSION, "seed": seed, "splits": counts}
+    manifest: dict[str, Any] = {
+        "generator": "sort-of-clevr",
+        "version": GENERATOR_VERSION,
+        "seed": seed,
+        "splits": counts,
+    }
+    if (width, height) != (SIZE, SIZE) or not look.plain:
+        manifest.update(width=width, height=height, look=look.to_dict())
     (root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")  # written last: marks a complete dataset
     return manifest

@@ -14,14 +14,29 @@ from .coco import read_coco_captions, read_vqa_v2
 from .jsonl import read_jsonl
 from .sample import Dataset
 
-__all__ = ["DEFAULT_SHAPES", "load_dataset", "shapes_dir"]
+__all__ = ["DEFAULT_SHAPES", "load_dataset", "parse_objects", "shapes_dir"]
 
 #: defaults of ``builtin:shapes``; any of them can be set in the query string
 DEFAULT_SHAPES = {"split": "test", "images": "2000", "seed": "0", "size": "64"}
 #: the most images a built-in data set is generated with (a million 64x64 PNGs: about 1 GB)
 MAX_IMAGES = 1_000_000
+#: how the pictures of any built-in data set may be saved (look.py), off by default
+LOOK = {"antialias": "1", "jpeg": "0", "gradient": "0"}
 #: each built-in data set and the defaults of its options (``builtin:NAME?key=value&...``)
-BUILTINS = {"shapes": DEFAULT_SHAPES, "sort-of-clevr": {"split": "test", "images": "10000", "seed": "0"}}
+BUILTINS = {
+    "shapes": {**DEFAULT_SHAPES, "height": "0", "objects": "2-6", **LOOK},
+    "sort-of-clevr": {"split": "test", "images": "10000", "seed": "0", "size": "75", "height": "0", **LOOK},
+}
+#: the range of every whole-number option, inclusive
+_RANGES = {
+    "images": (3, MAX_IMAGES),
+    "seed": (0, 2**63 - 1),
+    "size": (16, 1024),
+    "height": (0, 1024),
+    "antialias": (1, 8),
+    "jpeg": (0, 95),
+    "gradient": (0, 200),
+}
 
 
 def _query(text: str, spec: str, allowed: set[str]) -> dict[str, str]:
@@ -38,16 +53,42 @@ def _query(text: str, spec: str, allowed: set[str]) -> dict[str, str]:
     return options
 
 
-def shapes_dir(cache_dir: Path, images: int, seed: int, size: int) -> Path:
-    """The built-in shapes data set for these settings, generated into ``cache_dir`` on first use."""
+def shapes_dir(cache_dir: Path, images: int, seed: int, size: int, **options: Any) -> Path:
+    """The built-in shapes data set for these settings, generated into ``cache_dir`` on first use.
+
+    ``options``: ``height``, ``objects`` ("low-high"), and the look's ``antialias``, ``jpeg``, ``gradient``."""
     from .shapes import GENERATOR_VERSION, Style, generate_shapes
     from .shapes.build import MANIFEST
 
-    name = f"shapes-v{GENERATOR_VERSION}-n{images}-seed{seed}-px{size}"
-    return _generated(cache_dir / "datasets" / name, MANIFEST, generate_shapes, images, seed, Style(image_size=size))
+    style = Style.for_objects(*options.get("objects", (2, 6)), image_size=size, height=options.get("height") or None)
+    look = _look(options)
+    name = f"shapes-v{GENERATOR_VERSION}-n{images}-seed{seed}-px{size}" + _suffix(options, style=style)
+
+    def generate(out: Path, images: int, seed: int) -> Any:
+        return generate_shapes(out, images=images, seed=seed, style=style, look=look)
+
+    return _generated(cache_dir / "datasets" / name, MANIFEST, generate, images, seed)
 
 
-def _generated(target: Path, manifest: str, generate: Any, images: int, seed: int, style: Any = None) -> Path:
+def _look(options: dict[str, Any]) -> Any:
+    from .look import Look
+
+    return Look(options.get("antialias", 1), options.get("jpeg") or None, options.get("gradient", 0))
+
+
+def _suffix(options: dict[str, Any], style: Any = None) -> str:
+    """What sets a data set's folder apart from the default one of its kind ("" for the default,
+    so folders made before these options existed are found again)."""
+    parts = [f"-h{options['height']}" if options.get("height") else ""]
+    if style is not None and (style.min_objects, style.max_objects) != (2, 6):
+        parts.append(f"-o{style.min_objects}-{style.max_objects}")
+    look = _look(options)
+    if not look.plain:
+        parts.append(f"-aa{look.antialias}-q{look.jpeg or 0}-g{look.gradient}")
+    return "".join(parts)
+
+
+def _generated(target: Path, manifest: str, generate: Any, images: int, seed: int) -> Path:
     """``target``, generated on first use.
 
     Generation happens in a temporary folder renamed into place, so a killed run leaves nothing
@@ -65,7 +106,10 @@ def _generated(target: Path, manifest: str, generate: Any, images: int, seed: in
         ) from None
     tmp.chmod(0o755)  # mkdtemp makes it private; the data set is not
     try:
-        generate(tmp, images=images, seed=seed, **({"style": style} if style is not None else {}))
+        try:
+            generate(tmp, images=images, seed=seed)
+        except ValueError as exc:  # settings the generator cannot honour (e.g. too crowded)
+            raise DatasetError(f"cannot generate {target.name}: {exc}") from None
         try:
             os.rename(tmp, target)
         except OSError:  # another process finished first; its copy is identical
@@ -76,6 +120,32 @@ def _generated(target: Path, manifest: str, generate: Any, images: int, seed: in
     return target
 
 
+def _numbers(spec: str, options: dict[str, str]) -> dict[str, int]:
+    """The whole-number options, each checked against its range."""
+    out = {}
+    for key in set(options) & set(_RANGES):
+        low, high = _RANGES[key]
+        try:
+            out[key] = int(options[key])
+        except ValueError:
+            raise DatasetError(f"{spec}: {key} must be a whole number, got {options[key]!r}") from None
+        if not low <= out[key] <= high:
+            raise DatasetError(f"{spec}: {key} must be {low:,} to {high:,}, got {out[key]:,}")
+    return out
+
+
+def parse_objects(where: str, text: str) -> tuple[int, int]:
+    """``LOW-HIGH`` (or one number): how many objects a shapes scene holds, 1 to 16."""
+    low, _, high = text.partition("-")
+    try:
+        bounds = int(low), int(high or low)
+    except ValueError:
+        raise DatasetError(f"{where}: objects must be a number or a range like 12-16, got {text!r}") from None
+    if not 1 <= bounds[0] <= bounds[1] <= 16:
+        raise DatasetError(f"{where}: objects must lie in 1-16, low first, got {text!r}")
+    return bounds
+
+
 def _builtin(spec: str, cache_dir: Path) -> Dataset:
     name, _, query = spec.removeprefix("builtin:").partition("?")
     if name not in BUILTINS:
@@ -84,21 +154,33 @@ def _builtin(spec: str, cache_dir: Path) -> Dataset:
     options = {**defaults, **_query(query, spec, set(defaults))}
     if options["split"] not in ("train", "val", "test"):
         raise DatasetError(f"{spec}: split must be train, val or test, got {options['split']!r}")
-    try:
-        images, seed, size = int(options["images"]), int(options["seed"]), int(options.get("size", 75))
-    except ValueError:
-        raise DatasetError(f"{spec}: images, seed and size must be whole numbers") from None
-    if not (3 <= images <= MAX_IMAGES and 16 <= size <= 1024):
-        raise DatasetError(
-            f"{spec}: need 3 <= images <= {MAX_IMAGES:,} (one per split at least) and 16 <= size <= 1024"
-        )
+    numbers = _numbers(spec, options)
     if name == "sort-of-clevr":
         from .sort_of_clevr import GENERATOR_VERSION, MANIFEST, generate_sort_of_clevr
 
-        target = cache_dir / "datasets" / f"sort-of-clevr-v{GENERATOR_VERSION}-n{images}-seed{seed}"
-        folder = _generated(target, MANIFEST, generate_sort_of_clevr, images, seed)
+        width, height = numbers["size"], numbers["height"] or numbers["size"]
+        if min(width, height) < 40:
+            raise DatasetError(f"{spec}: Sort-of-CLEVR needs 40 pixels a side or more for its six objects")
+        look = _look(numbers)
+        suffix = (f"-{width}x{height}" if (width, height) != (75, 75) else "") + _suffix({**numbers, "height": 0})
+
+        def generate(out: Path, images: int, seed: int) -> Any:
+            return generate_sort_of_clevr(out, images=images, seed=seed, width=width, height=height, look=look)
+
+        folder_name = f"sort-of-clevr-v{GENERATOR_VERSION}-n{numbers['images']}-seed{numbers['seed']}{suffix}"
+        folder = _generated(
+            cache_dir / "datasets" / folder_name, MANIFEST, generate, numbers["images"], numbers["seed"]
+        )
     else:
-        folder = shapes_dir(cache_dir, images, seed, size)
+        extra = {k: v for k, v in numbers.items() if k not in ("images", "seed", "size")}
+        folder = shapes_dir(
+            cache_dir,
+            numbers["images"],
+            numbers["seed"],
+            numbers["size"],
+            objects=parse_objects(spec, options["objects"]),
+            **extra,
+        )
     dataset = read_jsonl(folder / f"{options['split']}.jsonl")
     dataset.source = spec
     dataset.meta = {"builtin": name, **options, "folder": str(folder)}

@@ -104,7 +104,7 @@ def test_bad_rows_and_bad_arguments_are_one_line_errors(tmp_path: Path) -> None:
         _run(tmp_path / "file", config)
     with pytest.raises(ConfigError, match="named more than once"):
         asyncio.run(evaluate(["f", "f"], DATASET, tmp_path / "o2", config=config, progress=False))
-    with pytest.raises(DatasetError, match="images <= 1,000,000"):
+    with pytest.raises(DatasetError, match="images must be 3 to 1,000,000"):
         _run(tmp_path / "o3", config, dataset="builtin:shapes?images=999999999999")
 
 

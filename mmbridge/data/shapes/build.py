@@ -12,6 +12,7 @@ from typing import Any
 from ...batch import progress_bar
 from ...types import Task
 from ..jsonl import write_jsonl
+from ..look import Look
 from ..sample import Sample
 from .language import captions, statement
 from .questions import FAMILIES, Balancer, candidates
@@ -85,6 +86,7 @@ def generate_shapes(
     seed: int = 0,
     *,
     style: Style | None = None,
+    look: Look | None = None,
     val_fraction: float = 0.1,
     test_fraction: float = 0.1,
     progress: bool | None = None,
@@ -93,11 +95,13 @@ def generate_shapes(
 
     Each image belongs to exactly one split. Per image: one question per vqa family (answers
     balanced within the family by :class:`Balancer`), one caption sample with five references,
-    and two verify statements, one true and one false.
+    and two verify statements, one true and one false. ``look`` says how the pictures are saved
+    (anti-aliased, JPEG, a background gradient; see look.py): the scenes and questions are the
+    same for any look.
     """
     if images < 1:
         raise ValueError("images must be at least 1")
-    style = style or Style()
+    style, look = style or Style(), look or Look()
     root = Path(out)
     (root / "images").mkdir(parents=True, exist_ok=True)
     sizes = split_sizes(images, val_fraction, test_fraction)
@@ -117,8 +121,10 @@ def generate_shapes(
             samples: list[Sample] = []
             for index in assignment[split]:
                 scene = sample_scene(random.Random(f"shapes:{seed}:{index}"), style)
-                image = root / "images" / f"{index:06d}.png"
-                render(scene, style).save(image, "PNG")
+                canvas = look.canvas(scene.width, scene.height, style.background, random.Random(f"look:{seed}:{index}"))
+                image = look.save(
+                    render(scene, style, canvas, look.scale, look.shift), root / "images" / f"{index:06d}"
+                )
                 samples += _samples_for(scene, index, split, image, style, balancer, text_rng)
                 if bar is not None:
                     bar.update(task, advance=1)
@@ -132,5 +138,7 @@ def generate_shapes(
         "splits": counts,
         "style": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(style).items()},
     }
+    if not look.plain:
+        manifest["look"] = look.to_dict()
     (root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")  # written last: marks a complete dataset
     return manifest

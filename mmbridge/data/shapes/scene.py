@@ -10,7 +10,28 @@ from typing import Any
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
-__all__ = ["Obj", "Scene", "Style", "render", "sample_scene"]
+__all__ = ["MANY_COLORS", "Obj", "Scene", "Style", "render", "sample_scene"]
+
+#: sixteen colours, far enough apart to be told apart by eye and by the object finder: for styles
+#: with more objects than the default six (each object's colour is unique in its scene)
+MANY_COLORS = {
+    "red": (220, 40, 40),
+    "green": (40, 170, 60),
+    "blue": (40, 80, 220),
+    "yellow": (230, 200, 30),
+    "purple": (140, 60, 180),
+    "orange": (245, 130, 20),
+    "cyan": (30, 200, 220),
+    "pink": (250, 130, 200),
+    "brown": (130, 80, 30),
+    "gray": (120, 120, 120),
+    "black": (20, 20, 20),
+    "navy": (20, 30, 110),
+    "lime": (160, 230, 40),
+    "teal": (20, 120, 120),
+    "maroon": (120, 20, 50),
+    "olive": (110, 110, 20),
+}
 
 
 @dataclass(frozen=True)
@@ -28,7 +49,8 @@ class Style:
         }
     )
     shapes: tuple[str, ...] = ("circle", "square", "triangle")
-    image_size: int = 64
+    image_size: int = 64  # the width; the height too unless ``height`` is set
+    height: int | None = None
     background: tuple[int, int, int] = (255, 255, 255)
     background_name: str = "white"
     min_objects: int = 2
@@ -43,6 +65,18 @@ class Style:
         unknown = set(self.shapes) - {"circle", "square", "triangle"}
         if unknown:
             raise ValueError(f"unknown shapes {sorted(unknown)}; the renderer draws circle, square, triangle")
+
+    @classmethod
+    def for_objects(cls, low: int, high: int, **options: Any) -> Style:
+        """A style for ``low`` to ``high`` objects a scene: over six, the sixteen colours and smaller
+        objects (half-extents 4-6% of the side instead of 7-11%, so 16 fit apart in 128 pixels)."""
+        crowded = {"colors": MANY_COLORS, "min_size": 0.04, "max_size": 0.06} if high > 6 else {}
+        return cls(min_objects=low, max_objects=high, **{**crowded, **options})
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of a picture."""
+        return self.image_size, self.height or self.image_size
 
 
 @dataclass(frozen=True)
@@ -83,14 +117,16 @@ class Scene:
 #: an object's footprint fits in a circle of this many half-extents (a square's corner: sqrt 2)
 _FOOTPRINT = 1.45
 _GAP = 2  # pixels of white between any two footprints
+_ATTEMPTS = 1000  # whole scenes drawn before a style is called too crowded
 
 
 def sample_scene(rng: random.Random, style: Style) -> Scene:
     """A random scene: unique colours, objects inside the canvas, footprints ``_GAP`` px apart."""
-    side = style.image_size
+    width, height = style.size
+    side = min(width, height)  # object sizes are a share of the shorter side
     low = max(2, round(style.min_size * side))
     high = max(low, round(style.max_size * side))
-    while True:  # a crowded draw is retried from scratch; rare at the default settings
+    for _ in range(_ATTEMPTS):  # a crowded draw is retried from scratch; rare at the default settings
         count = rng.randint(style.min_objects, style.max_objects)
         colors = rng.sample(sorted(style.colors), count)
         placed: list[Obj] = []
@@ -98,27 +134,37 @@ def sample_scene(rng: random.Random, style: Style) -> Scene:
             size = rng.randint(low, high)
             reach = math.ceil(size * _FOOTPRINT)
             for _ in range(200):
-                x, y = rng.randint(reach, side - 1 - reach), rng.randint(reach, side - 1 - reach)
+                x, y = rng.randint(reach, width - 1 - reach), rng.randint(reach, height - 1 - reach)
                 if all(math.hypot(x - o.x, y - o.y) >= (size + o.size) * _FOOTPRINT + _GAP for o in placed):
                     placed.append(Obj(color, rng.choice(style.shapes), x, y, size))
                     break
             else:
                 break
         if len(placed) == count:
-            return Scene(side, side, tuple(placed), style.background_name)
+            return Scene(width, height, tuple(placed), style.background_name)
+    raise ValueError(
+        f"{style.max_objects} objects do not fit apart in {width}x{height} pictures; "
+        "use larger pictures or fewer objects"
+    )
 
 
-def render(scene: Scene, style: Style) -> PILImage.Image:
-    """Draw the scene without anti-aliasing, so every object pixel has exactly its colour."""
-    im = PILImage.new("RGB", (scene.width, scene.height), style.background)
+def render(
+    scene: Scene, style: Style, canvas: PILImage.Image | None = None, scale: int = 1, shift: int = 0
+) -> PILImage.Image:
+    """Draw the scene onto ``canvas`` (``scale`` times the scene's size, everything moved by
+    ``shift`` canvas pixels; by default a blank one at size), without anti-aliasing: at scale 1
+    every object pixel has exactly its colour."""
+    im = canvas if canvas is not None else PILImage.new("RGB", (scene.width, scene.height), style.background)
     draw = ImageDraw.Draw(im)
+    k, edge = scale, scale - 1  # a pixel at scale 1 covers k x k canvas pixels
     for o in scene.objects:
         fill = style.colors[o.color]
-        box = (o.x - o.size, o.y - o.size, o.x + o.size, o.y + o.size)
+        x, y, r = o.x * k + shift, o.y * k + shift, o.size * k
+        box = (x - r, y - r, x + r + edge, y + r + edge)
         if o.shape == "circle":
             draw.ellipse(box, fill=fill)
         elif o.shape == "square":
             draw.rectangle(box, fill=fill)
         else:  # triangle pointing up, centred on its bounding box
-            draw.polygon([(o.x, o.y - o.size), (o.x - o.size, o.y + o.size), (o.x + o.size, o.y + o.size)], fill=fill)
+            draw.polygon([(x + edge / 2, y - r), (x - r, y + r + edge), (x + r + edge, y + r + edge)], fill=fill)
     return im
