@@ -133,6 +133,9 @@ class Response(BaseModel):
     usage: Usage = Usage()
     #: a cascade's stages asked before the one that answered (``provider``); empty otherwise
     escalated_from: tuple[str, ...] = ()
+    #: the provider's doubt about this answer in words (e.g. the picture is unlike any it learnt
+    #: from); its ``confidence`` is lowered too, so a cascade escalates it
+    warning: str | None = None
 
     @property
     def parsed(self) -> bool:

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .objects import FEATURES, XY, segment_batch
+from .objects import FEATURES, XY, present, segment_batch
 from .reader import ObjectReader
 
 __all__ = ["FusedModel", "Memory", "ModelConfig"]
@@ -75,7 +75,7 @@ class ModelConfig:
     # what the image becomes: "grid" (the encoder's grid of cells) or "objects" (flat-colour regions
     # found in the pixels, see objects.py, read by reader.py): for synthetic scenes, diagrams, renders
     image_tokens: str = "grid"
-    max_objects: int = 8  # with "objects": the largest this many regions are kept
+    max_objects: int = 16  # with "objects": the largest this many regions are kept
     # auxiliary heads, trained only when samples carry their scene (meta.scene): per grid cell, the
     # colour and shape of the object centred there and its offset in the cell; 0 turns them off
     aux_colors: int = 0
@@ -259,7 +259,7 @@ class ObjectEncoder(nn.Module):
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> tokens (B,K,D), centres (B,K,2) in [-1, 1], valid (B,K)."""
         features = segment_batch(images, self.limit) if images.dtype == torch.uint8 else images.float()
-        return self.mlp(features), features[..., XY], features.abs().sum(-1) > 0
+        return self.mlp(features), features[..., XY], present(features)
 
 
 class BackboneEncoder(nn.Module):

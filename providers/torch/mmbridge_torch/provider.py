@@ -19,6 +19,7 @@ from .batcher import Batcher
 from .checkpoint import WEIGHTS, load_checkpoint
 from .decode import beam_search, greedy
 from .device import autocast, bf16_helps, pick_device
+from .guard import Profile, doubted, segment_checked
 from .tensors import allowed_answers, letterbox
 from .vocab import VERIFY, VQA
 
@@ -47,6 +48,8 @@ class TorchProvider(BaseProvider):
         self.capabilities = frozenset(t for t in trained if t is not Task.VQA or self.answers)
         self.answer_index = {a: i for i, a in enumerate(self.answers)}
         self.temperature = {task: _temperature(checkpoint.info, task) for task in ("vqa", "verify")}
+        objects = self.net.cfg.image_tokens == "objects"
+        self.profile = Profile.from_info(checkpoint.info, self.net.cfg.max_objects) if objects else None
         self.model = f"mmbridge-fused:{folder.name}"
         self._weights_hash = hashlib.sha256((folder / WEIGHTS).read_bytes()).hexdigest()[:16]
         self._threads = torch.get_num_threads()
@@ -116,6 +119,9 @@ class TorchProvider(BaseProvider):
             # waking a second CPU thread costs more than it saves on a few requests (one ask: 40 ms
             # with two threads here, 24 ms with one); big batches use them all
             torch.set_num_threads(1 if len(requests) < SMALL_BATCH else self._threads)
+        warnings: list[str | None] = [None] * len(images)
+        if self.profile is not None:  # object tokens: each picture checked against the training pictures
+            images, warnings = segment_checked(images, cfg.max_objects, self.profile)
         with autocast(self.device, self._bf16):
             memory = self.net.encode_images(images)
             asks = [i for i, r in enumerate(requests) if r.task is not Task.CAPTION]
@@ -139,15 +145,18 @@ class TorchProvider(BaseProvider):
                 for i, p, b, t, ok in zip(
                     asks, best_p.tolist(), best.tolist(), p_true.tolist(), allowed.any(-1).tolist(), strict=True
                 ):
-                    results[i] = self._ask_response(requests[i], p, b, t, ok)
+                    results[i] = doubted(self._ask_response(requests[i], p, b, t, ok), warnings[image_of[i]])
             captions = [i for i, r in enumerate(requests) if r.task is Task.CAPTION]
             if captions:
                 c_image = torch.tensor([image_of[i] for i in captions], device=self.device)
                 decode = greedy if self.options.beam_size == 1 else beam_search
                 texts = decode(self.net, self.vocab, memory, c_image, beam_size=self.options.beam_size)
                 for (text, probability), i in zip(texts, captions, strict=True):
-                    results[i] = Response(
-                        task=Task.CAPTION, text=text, provider=self.name, model=self.model, confidence=probability
+                    results[i] = doubted(
+                        Response(
+                            task=Task.CAPTION, text=text, provider=self.name, model=self.model, confidence=probability
+                        ),
+                        warnings[image_of[i]],
                     )
         return results
 

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from PIL import Image as PILImage
 from PIL import ImageOps
@@ -19,13 +20,25 @@ from mmbridge.types import Task
 
 from .vocab import PAD, VERIFY, VQA, Vocab
 
-__all__ = ["Prepared", "allowed_answers", "letterbox", "prepare", "soft_targets"]
+__all__ = ["Prepared", "allowed_answers", "border_colour", "letterbox", "prepare", "soft_targets"]
+
+
+def border_colour(image: PILImage.Image) -> tuple[int, int, int]:
+    """The median colour of the picture's outermost pixels: its background, for most pictures."""
+    pixels = np.asarray(image.convert("RGB"))
+    edge = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    r, g, b = np.median(edge, axis=0).astype(int).tolist()
+    return r, g, b
 
 
 def letterbox(image: PILImage.Image, size: int) -> torch.Tensor:
-    """Resize to fit ``size`` x ``size`` keeping the aspect ratio, pad with grey: (3, size, size) uint8."""
+    """Resize to fit ``size`` x ``size`` keeping the aspect ratio: (3, size, size) uint8. The bars
+    take the picture's own border colour, so a flat picture's background goes on into them (grey
+    bars beside a white background were taken for the background, and the objects lost)."""
     if image.size != (size, size):
-        image = ImageOps.pad(image.convert("RGB"), (size, size), color=(128, 128, 128))
+        image = image.convert("RGB")
+        fill = border_colour(image) if image.size[0] != image.size[1] else (128, 128, 128)
+        image = ImageOps.pad(image, (size, size), color=fill)
     return (
         torch.frombuffer(bytearray(image.convert("RGB").tobytes()), dtype=torch.uint8)
         .view(size, size, 3)

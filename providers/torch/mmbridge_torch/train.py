@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -34,9 +34,10 @@ from .calibration import calibrate
 from .checkpoint import check_resumable, load_checkpoint, load_optimizer, save_checkpoint
 from .device import autocast, bf16_helps, pick_device
 from .evaluation import evaluate_prepared, selection_score
+from .guard import Profile
 from .losses import batches, caption_index, step_loss
 from .model import FusedModel, ModelConfig, cosine_lr
-from .objects import looks_segmentable, pictures_differ, segment_batch
+from .objects import pictures_differ, present, segment_batch, segmentable_share
 from .scene import attach, scene_vocab
 from .tensors import Prepared, answer_of, letterbox, prepare
 from .vocab import Vocab
@@ -113,9 +114,10 @@ def load_samples(options: TrainOptions) -> tuple[list[Sample], list[Sample]]:
 
 def _model_for(
     options: TrainOptions, samples: list[Sample], device: torch.device
-) -> tuple[FusedModel, Vocab, list[str], tuple[list[str], list[str]] | None, float | None]:
-    """A new model (or last/'s, with --resume); the scene names it learns from, and the share of vqa
-    samples its answers cover (None for a resumed one)."""
+) -> tuple[FusedModel, Vocab, list[str], tuple[list[str], list[str]] | None, float | None, TokenChoice | None]:
+    """A new model (or last/'s, with --resume); the scene names it learns from, the share of vqa
+    samples its answers cover (None for a resumed one), and what --image-tokens auto chose (None
+    when it did not run)."""
     # scene targets describe the small CNN's 8-pixel cells: not a backbone's grid, not object tokens
     cnn = options.model.get("backbone", "cnn") == "cnn"
     names = scene_vocab(samples) if options.scene and cnn and options.model.get("image_tokens") != "objects" else None
@@ -130,24 +132,40 @@ def _model_for(
             cfg.aux_shapes,
         ):
             names = None  # its scene vocabulary differs: train without the auxiliary losses
-        return ckpt.model, ckpt.vocab, ckpt.answers, names, None
+        return ckpt.model, ckpt.vocab, ckpt.answers, names, None, None
     vocab, answers, covered = _vocabularies(samples, options.max_answers)
     aux = {"aux_colors": len(names[0]), "aux_shapes": len(names[1])} if names else {}
     cfg = ModelConfig(vocab_size=len(vocab), answer_size=max(len(answers), 1), **{**aux, **options.model})
+    choice = None
     if "image_tokens" not in options.model and cnn and names is None:
-        cfg.image_tokens, cfg.image_size = choose_image_tokens(samples, cfg, keep_size="image_size" in options.model)
+        choice = choose_image_tokens(samples, cfg, keep_size="image_size" in options.model)
+        cfg.image_tokens, cfg.image_size = choice.kind, choice.size
     model = FusedModel(cfg)
     if cfg.backbone != "cnn" and options.backbone_weights:
         load_trunk_weights(model.encoder.trunk, cfg.backbone, options.backbone_weights)
-    return model.to(device), vocab, answers, names, covered
+    return model.to(device), vocab, answers, names, covered, choice
 
 
-def choose_image_tokens(samples: list[Sample], cfg: ModelConfig, keep_size: bool, sample: int = 200) -> tuple[str, int]:
-    """``--image-tokens auto``: "objects" when the training images are flat-colour scenes (see
-    objects.looks_segmentable), else "grid"; and the input side. Unless ``keep_size`` (--image-size
-    given), flat-colour scenes that share one square side up to 128 keep it: resizing blurs the
-    edges their regions are found by (Sort-of-CLEVR's 75-pixel pictures, resized to 64, looked like
-    photos and trained on the grid: 47% after 2.5 minutes, where at their own size, 96% after 4)."""
+class TokenChoice(NamedTuple):
+    """What ``--image-tokens auto`` chose: the tokens, the input side, and the share of the sampled
+    training pictures that segment like flat-colour scenes (the rule: objects from 95%)."""
+
+    kind: str
+    size: int
+    share: float
+
+    def describe(self) -> str:
+        rule = "segment into flat-colour objects; objects from 95%"
+        return f"{self.kind} ({self.share:.0%} of sampled training pictures {rule})"
+
+
+def choose_image_tokens(samples: list[Sample], cfg: ModelConfig, keep_size: bool, sample: int = 200) -> TokenChoice:
+    """``--image-tokens auto``: "objects" when the training images are flat-colour scenes (95% of
+    them segment like one, objects.segments_like), else "grid"; and the input side. Unless ``keep_size`` (--image-size
+    given), flat-colour pictures that share one size whose longer side is 16 to 128 keep that side:
+    resizing blurs the edges their objects are found by (Sort-of-CLEVR's 75-pixel pictures, resized
+    to 64, looked like photos and trained on the grid: 47% after 2.5 minutes, where at their own
+    size, 96% after 4); a picture that is not square is letterboxed to it, never shrunk."""
     seen: dict[str, tuple[tuple[int, int], torch.Tensor | None, torch.Tensor]] = {}
     for s in samples:
         if len(seen) >= sample:
@@ -157,19 +175,20 @@ def choose_image_tokens(samples: list[Sample], cfg: ModelConfig, keep_size: bool
                 pil = Image(s.image).pil
             except ImageError as exc:
                 raise DatasetError(f"sample {s.id}: {exc}") from None
-            small = pil.size[0] == pil.size[1] and 16 <= pil.size[0] <= 128
+            side = max(pil.size)
             seen[str(s.image)] = (
                 pil.size,
-                letterbox(pil, pil.size[0]) if small else None,
+                letterbox(pil, side) if 16 <= side <= 128 else None,
                 letterbox(pil, cfg.image_size),
             )
-    sides = {side for side, _, _ in seen.values()}
-    size, pictures = cfg.image_size, [resized for _, _, resized in seen.values()]
-    if not keep_size and len(sides) == 1 and all(own is not None for _, own, _ in seen.values()):
-        size, pictures = sides.pop()[0], [own for _, own, _ in seen.values()]
-    if pictures and looks_segmentable(torch.stack(pictures), cfg.max_objects):
-        return "objects", size
-    return "grid", cfg.image_size
+    sizes = {size for size, _, _ in seen.values()}
+    side, pictures = cfg.image_size, [resized for _, _, resized in seen.values()]
+    if not keep_size and len(sizes) == 1 and all(own is not None for _, own, _ in seen.values()):
+        side, pictures = max(sizes.pop()), [own for _, own, _ in seen.values()]
+    share = segmentable_share(torch.stack(pictures), cfg.max_objects) if pictures else 0.0
+    if share >= 0.95:
+        return TokenChoice("objects", side, share)
+    return TokenChoice("grid", cfg.image_size, share)
 
 
 def _tensors(
@@ -205,6 +224,14 @@ def _tensors(
         for split in (data, val):
             if split is not None:
                 split.images = segment_batch(split.images, cfg.max_objects)
+        # slots no training or validation picture fills are dropped: the reader's work grows with
+        # them, and an answer is the same with or without empty slots (they are masked)
+        most = max(
+            int(present(split.images).sum(-1).max()) for split in (data, val) if split is not None and len(split.images)
+        )
+        for split in (data, val):
+            if split is not None:
+                split.images = split.images[:, : max(most, 1)]
     return data, val
 
 
@@ -339,13 +366,18 @@ def train(options: TrainOptions, on_update: Callable[[dict[str, Any]], None] | N
     device = preflight(options)
     torch.manual_seed(options.seed)
     train_set, val_set = load_samples(options)
-    model, vocab, answers, names, covered = _model_for(options, train_set, device)
+    model, vocab, answers, names, covered, choice = _model_for(options, train_set, device)
     data, val = _tensors(options, model, (train_set, val_set), vocab, answers, names, device)
+    tokens = choice.describe() if choice is not None else f"{model.cfg.image_tokens} (as asked)"
     if on_update and answers and covered is not None:  # said once the data has proved readable
         on_update({"event": "info", "message": f"{len(answers):,} answers cover {covered:.1%} of the vqa samples"})
-        on_update({"event": "info", "message": f"image tokens: {model.cfg.image_tokens}"})
+        on_update({"event": "info", "message": f"image tokens: {tokens}"})
     tasks = sorted({s.task.value for s in train_set})  # what the checkpoint can answer
     info = {"data": options.data, "val": options.val, "answers": len(answers), "vocab": len(vocab), "tasks": tasks}
+    if covered is not None:  # a new model: how its image tokens were chosen, and (objects) what they look like
+        info["image_tokens"] = tokens
+    if model.cfg.image_tokens == "objects":
+        info["objects"] = Profile.of(data.images).to_info()
     run = _Run(options, model, vocab, answers, data, val, _optimizer(model, options), device, info, on_update)
     report = run.fit()
     if val is not None:
