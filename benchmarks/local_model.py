@@ -10,8 +10,8 @@ Targets (issue 5), on >= 2,000 questions, 1,000 captions and 2,000 statements:
 
 Run: python benchmarks/local_model.py [--checkpoint builtin:shapes] [--timing-checkpoint DIR] [--images 1000]
      [--seed 20261128]
-     python benchmarks/local_model.py --learning [--minutes 15]: training from scratch on a user's kind of
-     data, beside the seed's baseline (see benchmarks/learning.py)
+     python benchmarks/local_model.py --learning [--minutes 15] [--datasets ...]: training from scratch on
+     a user's kind of data, saved as users save it, beside two baselines (see benchmarks/learning.py)
 """
 
 from __future__ import annotations
@@ -178,12 +178,22 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20261128)
     parser.add_argument("--learning", action="store_true", help="train from scratch instead (benchmarks/learning.py)")
     parser.add_argument("--minutes", type=float, default=15.0, help="with --learning: the training budget of each")
-    parser.add_argument("--datasets", nargs="+", default=["shapes", "sort-of-clevr"], help="with --learning")
+    parser.add_argument("--datasets", nargs="+", help="with --learning: some of learning.DATASETS (default: all)")
+    parser.add_argument(
+        "--baselines",
+        nargs="*",
+        default=None,
+        help="with --learning: cnn+lstm and/or film (default both; none: ours alone)",
+    )
     args = parser.parse_args()
     if args.learning:
+        from learning import DATASETS
         from learning import main as learning
 
-        learning(args.minutes, args.datasets)
+        unknown = set(args.datasets or []) - set(DATASETS)
+        if unknown:
+            parser.error(f"unknown datasets {sorted(unknown)}; choose from {', '.join(DATASETS)}")
+        learning(args.minutes, args.datasets or list(DATASETS), args.baselines)
         return
     with tempfile.TemporaryDirectory() as tmp:
         generate_shapes(tmp, images=args.images, seed=args.seed, val_fraction=0, test_fraction=1.0, progress=False)

@@ -55,7 +55,10 @@ def register(app: typer.Typer) -> None:
         ] = False,
         image_tokens: Annotated[
             str,
-            typer.Option(help="auto, grid or objects (flat-colour regions; auto picks them for such images)."),
+            typer.Option(
+                help="auto, grid, or object tokens: flat (flat-colour objects; also 'objects') or shaded"
+                " (renders: shading, shadows). auto picks by a measured rule and prints it."
+            ),
         ] = "auto",
     ) -> None:
         """Train the local fused model on any dataset in the project's format."""
@@ -79,7 +82,9 @@ def register(app: typer.Typer) -> None:
             "caption_layers": caption_layers,
             "backbone": backbone,
             "finetune_backbone": finetune_backbone or None,
-            "image_tokens": None if image_tokens == "auto" else image_tokens,
+            # flat and shaded are object tokens seen by that finder; objects is the flat one
+            "image_tokens": {"auto": None, "flat": "objects", "shaded": "objects"}.get(image_tokens, image_tokens),
+            "finder": image_tokens if image_tokens in ("flat", "shaded") else None,
         }
         run_training(
             data=data,

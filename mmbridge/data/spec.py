@@ -26,6 +26,7 @@ LOOK = {"antialias": "1", "jpeg": "0", "gradient": "0"}
 BUILTINS = {
     "shapes": {**DEFAULT_SHAPES, "height": "0", "objects": "2-6", **LOOK},
     "sort-of-clevr": {"split": "test", "images": "10000", "seed": "0", "size": "75", "height": "0", **LOOK},
+    "renders": {"split": "test", "images": "10000", "seed": "0", "size": "128", "height": "96", "jpeg": "80"},
 }
 #: the range of every whole-number option, inclusive
 _RANGES = {
@@ -120,6 +121,21 @@ def _generated(target: Path, manifest: str, generate: Any, images: int, seed: in
     return target
 
 
+def _renders_dir(spec: str, cache_dir: Path, numbers: dict[str, int]) -> Path:
+    """The built-in renders data set for these settings, generated into ``cache_dir`` on first use."""
+    from .renders import GENERATOR_VERSION, MANIFEST, generate_renders
+
+    width, height, quality = numbers["size"], numbers["height"] or numbers["size"], numbers["jpeg"] or 80
+    if min(width, height) < 48:
+        raise DatasetError(f"{spec}: renders need 48 pixels a side or more")
+
+    def generate(out: Path, images: int, seed: int) -> Any:
+        return generate_renders(out, images=images, seed=seed, width=width, height=height, quality=quality)
+
+    name = f"renders-v{GENERATOR_VERSION}-n{numbers['images']}-seed{numbers['seed']}-{width}x{height}-q{quality}"
+    return _generated(cache_dir / "datasets" / name, MANIFEST, generate, numbers["images"], numbers["seed"])
+
+
 def _numbers(spec: str, options: dict[str, str]) -> dict[str, int]:
     """The whole-number options, each checked against its range."""
     out = {}
@@ -155,7 +171,9 @@ def _builtin(spec: str, cache_dir: Path) -> Dataset:
     if options["split"] not in ("train", "val", "test"):
         raise DatasetError(f"{spec}: split must be train, val or test, got {options['split']!r}")
     numbers = _numbers(spec, options)
-    if name == "sort-of-clevr":
+    if name == "renders":
+        folder = _renders_dir(spec, cache_dir, numbers)
+    elif name == "sort-of-clevr":
         from .sort_of_clevr import GENERATOR_VERSION, MANIFEST, generate_sort_of_clevr
 
         width, height = numbers["size"], numbers["height"] or numbers["size"]

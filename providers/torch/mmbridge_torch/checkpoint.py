@@ -19,6 +19,7 @@ from mmbridge.errors import ConfigError
 
 from .backbones import BACKBONES
 from .model import FusedModel, ModelConfig
+from .objects import FINDERS
 from .vocab import SPECIALS, Vocab
 
 __all__ = ["Checkpoint", "check_resumable", "load_checkpoint", "save_checkpoint"]
@@ -160,6 +161,10 @@ def _model_config(folder: Path, config: dict[str, Any]) -> ModelConfig:
         if name == "image_tokens":
             if value not in ("grid", "objects"):
                 raise _refuse(folder, f"model.image_tokens must be grid or objects, got {value!r}")
+            continue
+        if name == "finder":
+            if value not in FINDERS:
+                raise _refuse(folder, f"model.finder must be one of {', '.join(FINDERS)}, got {value!r}")
             continue
         if name == "finetune_backbone":
             if not isinstance(value, bool):

@@ -42,6 +42,10 @@ class Found:
     background: float  # share of the pixels that are background
     covered: float  # share of the foreground in parts big enough to be objects
     noise: float  # the background's noise, levels (robust standard deviation of its residual)
+    #: how well the finder's idea of an object explains the pixels it found: for this finder, the
+    #: share of object pixels that are an object's colour, a blend of it with the background or a
+    #: shade of it (a shaded sphere is far below 1); 1 where the finder has no such idea
+    fits: float = 1.0
 
 
 def _design(h: int, w: int) -> np.ndarray:
@@ -60,27 +64,62 @@ def _fit(design: np.ndarray, pixels: np.ndarray, use: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(design[rows], pixels[rows], rcond=None)[0]
 
 
-def background_surface(hwc: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """(H,W,3) float32 background, its noise (levels) and the foreground threshold, for (H,W,3) pixels."""
+def letterboxed(hwc: np.ndarray) -> tuple[slice, slice]:
+    """The picture inside letterbox bars: rows (or columns) at the edges of one exact colour, the
+    same colour on both sides. A picture with no bars is whole."""
     h, w, _ = hwc.shape
+
+    def plain(line: np.ndarray) -> bool:
+        return bool((line == line[0]).all())
+
+    top = 0
+    while top < h // 3 and plain(hwc[top]) and plain(hwc[h - 1 - top]) and (hwc[top, 0] == hwc[h - 1 - top, 0]).all():
+        top += 1
+    left = 0
+    while (
+        left < w // 3
+        and plain(hwc[:, left])
+        and plain(hwc[:, w - 1 - left])
+        and (hwc[0, left] == hwc[0, w - 1 - left]).all()
+    ):
+        left += 1
+    if top and left:  # a flat picture is all "bars": it has none
+        return slice(0, h), slice(0, w)
+    return slice(top, h - top), slice(left, w - left)
+
+
+def background_surface(hwc: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """(H,W,3) float32 background, its noise (levels) and the foreground threshold, for (H,W,3)
+    pixels. Letterbox bars are left out of the fit (their flat colour is no floor's) and are
+    background by definition."""
+    h, w, _ = hwc.shape
+    rows, cols = letterboxed(hwc)
     pixels = hwc.reshape(-1, 3).astype(np.float32)
     design = _design(h, w)
+    inside = np.zeros((h, w), bool)
+    inside[rows, cols] = True
     border = np.zeros((h, w), bool)
     b = min(_BORDER, h // 4, w // 4) or 1
-    border[:b], border[-b:], border[:, :b], border[:, -b:] = True, True, True, True
+    r0, r1, c0, c1 = rows.start, rows.stop, cols.start, cols.stop
+    border[r0 : r0 + b, c0:c1] = border[r1 - b : r1, c0:c1] = border[r0:r1, c0 : c0 + b] = border[
+        r0:r1, c1 - b : c1
+    ] = True
+    inside = inside.ravel()
     use = border.ravel()
     coef = _fit(design, pixels, use)
     for _ in range(3):  # refit without what the fit does not explain: objects on the border, then all objects
         residual = np.abs(pixels - design @ coef).max(1)
         noise = 1.4826 * float(np.median(residual[use])) if use.any() else 0.0
         threshold = max(_BACKGROUND_DIFF, _NOISE_FACTOR * noise)
-        use = residual <= threshold / 2
+        use = (residual <= threshold / 2) & inside
         if use.sum() < 6:
             break
         coef = _fit(design, pixels, use)
-    surface = (design @ coef).reshape(h, w, 3).astype(np.float32)
-    residual = np.abs(pixels - design @ coef).max(1)
-    quiet = residual <= _BACKGROUND_DIFF / 2
+    fitted = design @ coef
+    fitted[~inside] = pixels[~inside]  # the bars are background, exactly
+    surface = fitted.reshape(h, w, 3).astype(np.float32)
+    residual = np.abs(pixels - fitted).max(1)
+    quiet = (residual <= _BACKGROUND_DIFF / 2) & inside
     noise = 1.4826 * float(np.median(residual[quiet])) if quiet.any() else float(np.median(residual))
     return surface, noise, max(_BACKGROUND_DIFF, _NOISE_FACTOR * noise)
 
@@ -178,4 +217,6 @@ def find(image: np.ndarray, limit: int) -> Found:
         masks += _split(labels == i, hwc, ground, min_area, depth=limit)
     masks = _rejoin(sorted(masks, key=lambda m: -int(m.sum())), hwc, ground)
     fg = int(foreground.sum())
-    return Found(masks, 1 - fg / (h * w), kept / fg if fg else 1.0, noise)
+    area = sum(int(m.sum()) for m in masks)
+    explained = sum(int(_blends(hwc, ground, m, _reference(hwc, ground, m)).sum()) for m in masks)
+    return Found(masks, 1 - fg / (h * w), kept / fg if fg else 1.0, noise, explained / area if area else 1.0)

@@ -19,8 +19,7 @@ import torch
 
 from mmbridge.types import Response
 
-from .flat import find
-from .objects import FEATURES, describe, present, segments_like
+from .objects import FEATURES, FINDERS, describe, present, segments_like
 
 __all__ = ["DOUBT", "Profile", "doubted", "segment_checked"]
 
@@ -38,17 +37,17 @@ class Profile:
         return asdict(self)
 
     @classmethod
-    def from_info(cls, info: dict[str, Any], max_objects: int) -> Profile:
+    def from_info(cls, info: dict[str, Any], finder: str, max_objects: int) -> Profile:
         """The checkpoint's profile; one written before profiles existed allows ``max_objects``."""
         entry = info.get("objects") if isinstance(info.get("objects"), dict) else {}
         most = entry.get("most_objects")
-        return cls(str(entry.get("finder", "flat")), int(most) if isinstance(most, int) else max_objects)
+        return cls(finder, int(most) if isinstance(most, int) else max_objects)
 
     @classmethod
-    def of(cls, regions: torch.Tensor) -> Profile:
-        """The profile of training pictures' descriptions (N,K,FEATURES)."""
+    def of(cls, finder: str, regions: torch.Tensor) -> Profile:
+        """The profile of training pictures' descriptions (N,K,FEATURES), found by ``finder``."""
         counts = present(regions).sum(-1)
-        return cls("flat", int(counts.max()) if len(counts) else 0)
+        return cls(finder, int(counts.max()) if len(counts) else 0)
 
 
 def segment_checked(images: torch.Tensor, limit: int, profile: Profile) -> tuple[torch.Tensor, list[str | None]]:
@@ -58,7 +57,7 @@ def segment_checked(images: torch.Tensor, limit: int, profile: Profile) -> tuple
     features = np.zeros((len(pixels), limit, FEATURES), np.float32)
     warnings: list[str | None] = []
     for i, image in enumerate(pixels):
-        found = find(image, limit)
+        found = FINDERS[profile.finder](image, limit)
         features[i] = describe(image, found, limit)
         warnings.append(_warning(found, limit, profile))
     return torch.from_numpy(features).to(images.device), warnings
@@ -76,8 +75,8 @@ def _warning(found: Any, limit: int, profile: Profile) -> str | None:
     count = len(found.masks)
     if not segments_like(found, limit):
         return (
-            f"the picture does not segment like the flat-colour scenes this model learnt from "
-            f"({count} regions, {found.background:.0%} background, {found.covered:.0%} of the rest in objects): "
+            f"the picture does not segment like the scenes this model learnt from ({profile.finder} finder: "
+            f"{count} regions, {found.background:.0%} background, {found.covered:.0%} of the rest in objects): "
             "its answer may rest on objects that are not there"
         )
     if count > profile.most_objects:

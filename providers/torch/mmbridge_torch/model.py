@@ -76,6 +76,7 @@ class ModelConfig:
     # found in the pixels, see objects.py, read by reader.py): for synthetic scenes, diagrams, renders
     image_tokens: str = "grid"
     max_objects: int = 16  # with "objects": the largest this many regions are kept
+    finder: str = "flat"  # with "objects": which finder sees them (objects.FINDERS: flat, shaded)
     # auxiliary heads, trained only when samples carry their scene (meta.scene): per grid cell, the
     # colour and shape of the object centred there and its offset in the cell; 0 turns them off
     aux_colors: int = 0
@@ -253,12 +254,12 @@ class ObjectEncoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.limit = cfg.max_objects
+        self.limit, self.finder = cfg.max_objects, cfg.finder
         self.mlp = nn.Sequential(nn.Linear(FEATURES, cfg.d_model), nn.ReLU(), nn.Linear(cfg.d_model, cfg.d_model))
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> tokens (B,K,D), centres (B,K,2) in [-1, 1], valid (B,K)."""
-        features = segment_batch(images, self.limit) if images.dtype == torch.uint8 else images.float()
+        features = segment_batch(images, self.limit, self.finder) if images.dtype == torch.uint8 else images.float()
         return self.mlp(features), features[..., XY], present(features)
 
 

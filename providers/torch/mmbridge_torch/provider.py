@@ -49,7 +49,8 @@ class TorchProvider(BaseProvider):
         self.answer_index = {a: i for i, a in enumerate(self.answers)}
         self.temperature = {task: _temperature(checkpoint.info, task) for task in ("vqa", "verify")}
         objects = self.net.cfg.image_tokens == "objects"
-        self.profile = Profile.from_info(checkpoint.info, self.net.cfg.max_objects) if objects else None
+        cfg = self.net.cfg
+        self.profile = Profile.from_info(checkpoint.info, cfg.finder, cfg.max_objects) if objects else None
         self.model = f"mmbridge-fused:{folder.name}"
         self._weights_hash = hashlib.sha256((folder / WEIGHTS).read_bytes()).hexdigest()[:16]
         self._threads = torch.get_num_threads()

@@ -37,7 +37,7 @@ from .evaluation import evaluate_prepared, selection_score
 from .guard import Profile
 from .losses import batches, caption_index, step_loss
 from .model import FusedModel, ModelConfig, cosine_lr
-from .objects import pictures_differ, present, segment_batch, segmentable_share
+from .objects import FINDERS, choose_finder, pictures_differ, present, segment_batch, segmentable_share
 from .scene import attach, scene_vocab
 from .tensors import Prepared, answer_of, letterbox, prepare
 from .vocab import Vocab
@@ -86,8 +86,8 @@ def preflight(options: TrainOptions) -> torch.device:
     ``out`` is a folder that can be written, and that ``--resume`` has a whole ``last/`` to resume."""
     device = pick_device(options.device)
     tokens = options.model.get("image_tokens")
-    if tokens not in (None, "grid", "objects"):
-        raise ConfigError(f"--image-tokens {tokens!r}: use auto, grid or objects")
+    if tokens not in (None, "grid", "objects") or options.model.get("finder", "flat") not in FINDERS:
+        raise ConfigError(f"--image-tokens {tokens!r}: use auto, grid, objects, flat or shaded")
     if tokens == "objects" and options.model.get("backbone", "cnn") != "cnn":
         raise ConfigError("--image-tokens objects replaces the image encoder: drop --backbone, or use grid")
     out = Path(options.out)
@@ -139,7 +139,7 @@ def _model_for(
     choice = None
     if "image_tokens" not in options.model and cnn and names is None:
         choice = choose_image_tokens(samples, cfg, keep_size="image_size" in options.model)
-        cfg.image_tokens, cfg.image_size = choice.kind, choice.size
+        cfg.image_tokens, cfg.image_size, cfg.finder = choice.kind, choice.size, choice.finder
     model = FusedModel(cfg)
     if cfg.backbone != "cnn" and options.backbone_weights:
         load_trunk_weights(model.encoder.trunk, cfg.backbone, options.backbone_weights)
@@ -147,16 +147,21 @@ def _model_for(
 
 
 class TokenChoice(NamedTuple):
-    """What ``--image-tokens auto`` chose: the tokens, the input side, and the share of the sampled
-    training pictures that segment like flat-colour scenes (the rule: objects from 95%)."""
+    """What ``--image-tokens auto`` chose: the tokens, the input side, the share of the sampled
+    training pictures that segment into objects (objects from 95%), the finder (objects.choose_finder)
+    and the share of pictures on which the flat and shaded finders agree (flat from 95%)."""
 
     kind: str
     size: int
     share: float
+    finder: str
+    agree: float
 
     def describe(self) -> str:
-        rule = "segment into flat-colour objects; objects from 95%"
-        return f"{self.kind} ({self.share:.0%} of sampled training pictures {rule})"
+        return (
+            f"{self.kind} ({self.share:.0%} of sampled training pictures segment into objects for the {self.finder}"
+            f" finder, objects from 95%; the flat and shaded finders agree on {self.agree:.0%}, flat from 95%)"
+        )
 
 
 def choose_image_tokens(samples: list[Sample], cfg: ModelConfig, keep_size: bool, sample: int = 200) -> TokenChoice:
@@ -185,10 +190,14 @@ def choose_image_tokens(samples: list[Sample], cfg: ModelConfig, keep_size: bool
     side, pictures = cfg.image_size, [resized for _, _, resized in seen.values()]
     if not keep_size and len(sizes) == 1 and all(own is not None for _, own, _ in seen.values()):
         side, pictures = max(sizes.pop()), [own for _, own, _ in seen.values()]
-    share = segmentable_share(torch.stack(pictures), cfg.max_objects) if pictures else 0.0
+    if not pictures:
+        return TokenChoice("grid", cfg.image_size, 0.0, "flat", 0.0)
+    stacked = torch.stack(pictures)
+    finder, agree = choose_finder(stacked, cfg.max_objects)
+    share = segmentable_share(stacked, cfg.max_objects, finder=finder)
     if share >= 0.95:
-        return TokenChoice("objects", side, share)
-    return TokenChoice("grid", cfg.image_size, share)
+        return TokenChoice("objects", side, share, finder, agree)
+    return TokenChoice("grid", cfg.image_size, share, finder, agree)
 
 
 def _tensors(
@@ -223,7 +232,7 @@ def _tensors(
     if cfg.image_tokens == "objects":  # every image segmented once, not once per epoch
         for split in (data, val):
             if split is not None:
-                split.images = segment_batch(split.images, cfg.max_objects)
+                split.images = segment_batch(split.images, cfg.max_objects, cfg.finder)
         # slots no training or validation picture fills are dropped: the reader's work grows with
         # them, and an answer is the same with or without empty slots (they are masked)
         most = max(
@@ -377,7 +386,7 @@ def train(options: TrainOptions, on_update: Callable[[dict[str, Any]], None] | N
     if covered is not None:  # a new model: how its image tokens were chosen, and (objects) what they look like
         info["image_tokens"] = tokens
     if model.cfg.image_tokens == "objects":
-        info["objects"] = Profile.of(data.images).to_info()
+        info["objects"] = Profile.of(model.cfg.finder, data.images).to_info()
     run = _Run(options, model, vocab, answers, data, val, _optimizer(model, options), device, info, on_update)
     report = run.fit()
     if val is not None:

@@ -1,15 +1,18 @@
-"""The flat-colour finder on pictures as users save them, and the guard that flags pictures unlike
-the training ones: anti-aliased, JPEG, non-square and gradient pictures keep object tokens with
-the right object count; a photo-like picture is answered with a warning and half the confidence."""
+"""The object finders on pictures as users have them, and the guard that flags pictures unlike the
+training ones: anti-aliased, JPEG, non-square and gradient pictures keep object tokens with the
+right object count; renders take the shaded finder; a photo-like picture is answered with a
+warning and half the confidence."""
 
 from __future__ import annotations
 
+import random
 from io import BytesIO
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from mmbridge_torch import shaded
 from mmbridge_torch.flat import find
 from mmbridge_torch.model import ModelConfig
 from mmbridge_torch.objects import pictures_differ, segment_batch, segments_like
@@ -22,6 +25,7 @@ from scipy import ndimage
 from mmbridge import Client
 from mmbridge.config import CacheConfig, Config
 from mmbridge.data import load_dataset
+from mmbridge.data.renders.draw import place
 from mmbridge.image import Image
 
 from .conftest import TINY
@@ -137,3 +141,22 @@ def test_a_checkpoint_trained_on_flat_scenes_flags_a_photo_at_answer_time(tmp_pa
     assert doubted.warning and "does not segment like" in doubted.warning
     assert checked.warning and checked.confidence is not None and checked.confidence <= 0.5
     assert doubted.confidence is not None and doubted.confidence <= 0.5
+
+
+def _render_counts(folder: Path, seed: int) -> dict[str, int]:
+    """Each render's object count, recomputed from its seed as the generator drew it."""
+    counts = {}
+    for path in sorted((folder / "images").glob("*.jpg")):
+        rng = random.Random(f"renders:{seed}:{int(path.stem)}")
+        counts[str(path)] = len(place(rng, 128, 96, rng.randint(3, 6)))
+    return counts
+
+
+def test_renders_take_the_shaded_finder_and_it_counts_their_objects(tmp_path: Path) -> None:
+    samples = list(load_dataset("builtin:renders?split=train&images=60&seed=4", cache_dir=tmp_path))
+    choice = choose_image_tokens(samples, ModelConfig(10, 4), keep_size=False)
+    assert choice.kind == "objects" and choice.finder == "shaded" and choice.size == 128
+    assert choice.agree < 0.8  # the flat finder takes shadows for objects: the two disagree
+    counts = _render_counts(Path(samples[0].image).parent.parent, 4)
+    right = [len(shaded.find(letterbox(Image(p).pil, 128).numpy(), 16).masks) == n for p, n in counts.items()]
+    assert sum(right) >= 0.95 * len(right), f"{sum(right)} of {len(right)} renders counted right"
