@@ -26,11 +26,10 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from ..batch import progress_bar
 from ..types import Task
-from .jsonl import write_jsonl
 from .look import Look
 from .sample import Sample
+from .splits import write_in_order
 
 __all__ = ["COLORS", "GENERATOR_VERSION", "MANIFEST", "generate_sort_of_clevr"]
 
@@ -113,8 +112,6 @@ def generate_sort_of_clevr(
     progress: bool | None = None,
 ) -> dict[str, Any]:
     """Generate ``images`` images into ``out`` (80% train, 10% val, 10% test) and return the manifest."""
-    from .shapes.build import split_sizes
-
     if images < 3:
         raise ValueError("images must be at least 3 (one per split)")
     if min(width, height) < 40:
@@ -122,37 +119,30 @@ def generate_sort_of_clevr(
     look = look or Look()
     root = Path(out)
     (root / "images").mkdir(parents=True, exist_ok=True)
-    sizes = split_sizes(images, 0.1, 0.1)
-    bounds = {"train": (0, sizes["train"]), "val": (sizes["train"], sizes["train"] + sizes["val"])}
-    bounds["test"] = (bounds["val"][1], images)
-    counts = {}
-    with progress_bar(progress, "generating sort-of-clevr") as bar:
-        task = bar.add_task("generating sort-of-clevr", total=images, failed=0) if bar is not None else None
-        for split, (first, end) in bounds.items():
-            samples = []
-            for index in range(first, end):
-                rng = random.Random(f"sort-of-clevr:{seed}:{index}")
-                objects = _scene(rng, width, height)
-                canvas = look.canvas(width, height, (255, 255, 255), random.Random(f"look:{seed}:{index}"))
-                image = look.save(_render(objects, canvas, look.scale, look.shift), root / "images" / f"{index:06d}")
-                for n in range(2 * QUESTIONS_PER_KIND):
-                    relational = n >= QUESTIONS_PER_KIND
-                    subtype, question, answer, choices = _question(objects, relational, rng, width, height)
-                    samples.append(
-                        Sample(
-                            id=f"{split}-{index:06d}-{n:02d}",
-                            image=image,
-                            task=Task.VQA,
-                            question=question,
-                            answers=[answer],
-                            choices=list(choices),
-                            meta={"type": "relational" if relational else "non-relational", "subtype": subtype},
-                        )
-                    )
-                if bar is not None:
-                    bar.update(task, advance=1)
-            write_jsonl(samples, root / f"{split}.jsonl")
-            counts[split] = {"images": end - first, "samples": len(samples)}
+
+    def make(split: str, index: int) -> list[Sample]:
+        rng = random.Random(f"sort-of-clevr:{seed}:{index}")
+        objects = _scene(rng, width, height)
+        canvas = look.canvas(width, height, (255, 255, 255), random.Random(f"look:{seed}:{index}"))
+        image = look.save(_render(objects, canvas, look.scale, look.shift), root / "images" / f"{index:06d}")
+        samples = []
+        for n in range(2 * QUESTIONS_PER_KIND):
+            relational = n >= QUESTIONS_PER_KIND
+            subtype, question, answer, choices = _question(objects, relational, rng, width, height)
+            samples.append(
+                Sample(
+                    id=f"{split}-{index:06d}-{n:02d}",
+                    image=image,
+                    task=Task.VQA,
+                    question=question,
+                    answers=[answer],
+                    choices=list(choices),
+                    meta={"type": "relational" if relational else "non-relational", "subtype": subtype},
+                )
+            )
+        return samples
+
+    counts = write_in_order(root, images, "generating sort-of-clevr", make, progress)
     manifest: dict[str, Any] = {
         "generator": "sort-of-clevr",
         "version": GENERATOR_VERSION,

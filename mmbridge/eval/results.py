@@ -22,6 +22,7 @@ def make_row(sample: Sample, provider: str, response: Response | None, error: Ex
             label=response.label,
             score=sample_score(sample, response),
             confidence=response.confidence,
+            warning=response.warning,
             latency_s=response.latency_s,
             input_tokens=response.usage.input_tokens,
             output_tokens=response.usage.output_tokens,

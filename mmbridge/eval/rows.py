@@ -43,6 +43,8 @@ class Row(BaseModel):
     #: vqa accuracy or verify correctness; None for captions (scored as a corpus) and failures
     score: float | None = None
     confidence: float | None = None
+    #: the provider's doubt in words (the local model: a picture unlike its training pictures)
+    warning: str | None = None
     latency_s: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None

@@ -19,11 +19,9 @@ from typing import Any
 
 from PIL import Image
 
-from ...batch import progress_bar
 from ...types import Task
-from ..jsonl import write_jsonl
 from ..sample import Sample
-from ..shapes.build import split_sizes
+from ..splits import write_in_order
 from .draw import SHAPES, Thing, draw_scene, place
 
 __all__ = ["GENERATOR_VERSION", "MANIFEST", "generate_renders"]
@@ -110,24 +108,15 @@ def generate_renders(
         raise ValueError(f"pictures of {width}x{height} are too small for six objects; use 48 pixels a side or more")
     root = Path(out)
     (root / "images").mkdir(parents=True, exist_ok=True)
-    sizes = split_sizes(images, 0.1, 0.1)
-    bounds = {"train": (0, sizes["train"]), "val": (sizes["train"], sizes["train"] + sizes["val"])}
-    bounds["test"] = (bounds["val"][1], images)
-    counts = {}
-    with progress_bar(progress, "rendering scenes") as bar:
-        task = bar.add_task("rendering scenes", total=images, failed=0) if bar is not None else None
-        for split, (first, end) in bounds.items():
-            samples = []
-            for index in range(first, end):
-                rng = random.Random(f"renders:{seed}:{index}")
-                things = place(rng, width, height, rng.randint(3, 6))
-                image = root / "images" / f"{index:06d}.jpg"
-                Image.fromarray(draw_scene(things, width, height, rng)).save(image, "JPEG", quality=quality)
-                samples += _samples(things, rng, image, f"{split}-{index:06d}", width, height)
-                if bar is not None:
-                    bar.update(task, advance=1)
-            write_jsonl(samples, root / f"{split}.jsonl")
-            counts[split] = {"images": end - first, "samples": len(samples)}
+
+    def make(split: str, index: int) -> list[Sample]:
+        rng = random.Random(f"renders:{seed}:{index}")
+        things = place(rng, width, height, rng.randint(3, 6))
+        image = root / "images" / f"{index:06d}.jpg"
+        Image.fromarray(draw_scene(things, width, height, rng)).save(image, "JPEG", quality=quality)
+        return _samples(things, rng, image, f"{split}-{index:06d}", width, height)
+
+    counts = write_in_order(root, images, "rendering scenes", make, progress)
     manifest = {
         "generator": "renders",
         "version": GENERATOR_VERSION,

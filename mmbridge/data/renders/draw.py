@@ -51,16 +51,19 @@ class Thing:
 
 def place(rng: random.Random, width: int, height: int, count: int) -> list[Thing]:
     """``count`` objects of distinct colours, apart from each other and inside the picture."""
-    for _ in range(1000):
+    for _ in range(100):  # a crowded draw is started again
         things: list[Thing] = []
         for color in rng.sample(sorted(COLORS), count):
-            depth = rng.uniform(0, 1)  # 0 far, 1 near
-            radius = (0.055 + 0.04 * depth) * width
-            v = height * (0.3 + 0.6 * depth)
-            u = rng.uniform(radius * 1.6, width - radius * 1.6)
-            thing = Thing(color, rng.choice(SHAPES), u, v, radius)
-            if all(math.dist(thing.centre, o.centre) > 2.3 * max(thing.radius, o.radius) for o in things):
-                things.append(thing)
+            shape = rng.choice(SHAPES)
+            for _ in range(100):
+                depth = rng.uniform(0, 1)  # 0 far, 1 near
+                radius = (0.055 + 0.04 * depth) * width
+                v = height * (0.3 + 0.6 * depth)
+                u = rng.uniform(radius * 1.6, width - radius * 1.6)
+                thing = Thing(color, shape, u, v, radius)
+                if all(math.dist(thing.centre, o.centre) > 2.3 * max(thing.radius, o.radius) for o in things):
+                    things.append(thing)
+                    break
         if len(things) == count:
             return things
     raise ValueError(f"{count} objects do not fit apart in {width}x{height} pictures; use larger pictures")

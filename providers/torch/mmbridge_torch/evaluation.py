@@ -20,7 +20,9 @@ __all__ = ["evaluate_prepared", "predictions", "selection_score"]
 def predictions(
     model: FusedModel, data: Prepared, device: torch.device, batch_images: int = 128, bf16: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every query's answer logits (Q,A), choices respected (others -inf), and verify logit (Q,), on the CPU."""
+    """Every query's answer logits (Q,A), choices respected (others -inf), and verify logit (Q,),
+    on the CPU. The model is in eval mode meanwhile, and back in the mode it was in after."""
+    was_training = model.training
     model.eval()
     answers = torch.full((len(data.q_image), data.q_choices.shape[1]), -math.inf)
     verify = torch.zeros(len(data.q_image))
@@ -36,7 +38,7 @@ def predictions(
             logits = model.answer_logits(state).float().masked_fill(~data.q_choices[q].to(device), -math.inf)
             answers[q] = logits.cpu()
             verify[q] = model.verify_logit(state).float().cpu()
-    model.train()
+    model.train(was_training)
     return answers, verify
 
 
@@ -51,9 +53,10 @@ def evaluate_prepared(
     correct = torch.where(data.q_task == 0, right_answer, (verify > 0).long() == data.q_target)
     report: dict[str, Any] = {}
     if len(data.c_image):
+        was_training = model.training
         model.eval()
         report["caption_loss"] = _caption_loss(model, data, device, batch_images, bf16)
-        model.train()
+        model.train(was_training)
     for task_id, name in ((0, "vqa"), (1, "verify")):
         mask = data.q_task == task_id
         if mask.any():

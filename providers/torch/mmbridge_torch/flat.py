@@ -42,10 +42,6 @@ class Found:
     background: float  # share of the pixels that are background
     covered: float  # share of the foreground in parts big enough to be objects
     noise: float  # the background's noise, levels (robust standard deviation of its residual)
-    #: how well the finder's idea of an object explains the pixels it found: for this finder, the
-    #: share of object pixels that are an object's colour, a blend of it with the background or a
-    #: shade of it (a shaded sphere is far below 1); 1 where the finder has no such idea
-    fits: float = 1.0
 
 
 def _design(h: int, w: int) -> np.ndarray:
@@ -217,6 +213,4 @@ def find(image: np.ndarray, limit: int) -> Found:
         masks += _split(labels == i, hwc, ground, min_area, depth=limit)
     masks = _rejoin(sorted(masks, key=lambda m: -int(m.sum())), hwc, ground)
     fg = int(foreground.sum())
-    area = sum(int(m.sum()) for m in masks)
-    explained = sum(int(_blends(hwc, ground, m, _reference(hwc, ground, m)).sum()) for m in masks)
-    return Found(masks, 1 - fg / (h * w), kept / fg if fg else 1.0, noise, explained / area if area else 1.0)
+    return Found(masks, 1 - fg / (h * w), kept / fg if fg else 1.0, noise)

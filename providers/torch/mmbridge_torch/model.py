@@ -28,8 +28,8 @@ Even so, position and relation questions stayed at chance until training also to
 cross-attention head which object a question names (losses.py, from scene.py's targets): with that
 "oracle" the readout learns left/right in ~100 steps; without it, not in 1,200.
 
-A user's data has no scenes. For images of flat-colour objects, ``image_tokens = "objects"``
-replaces the grid: the objects found in the pixels (objects.py) become the tokens, and
+A user's data has no scenes. For pictures of objects on a background, ``image_tokens = "objects"``
+replaces the grid: the objects a finder sees in the pixels (objects.py) become the tokens, and
 reader.py, not the fusion blocks, reads them for each question; its grounding loss needs no
 labels. The caption decoder reads object tokens as it reads a grid. Photos keep the grid.
 """
@@ -72,8 +72,8 @@ class ModelConfig:
     # trunk for photos (backbones.BACKBONES), frozen unless finetune_backbone
     backbone: str = "cnn"
     finetune_backbone: bool = False
-    # what the image becomes: "grid" (the encoder's grid of cells) or "objects" (flat-colour regions
-    # found in the pixels, see objects.py, read by reader.py): for synthetic scenes, diagrams, renders
+    # what the image becomes: "grid" (the encoder's grid of cells) or "objects" (the objects a finder
+    # sees in the pixels, see objects.py, read by reader.py): for synthetic scenes, diagrams, renders
     image_tokens: str = "grid"
     max_objects: int = 16  # with "objects": the largest this many regions are kept
     finder: str = "flat"  # with "objects": which finder sees them (objects.FINDERS: flat, shaded)

@@ -115,7 +115,7 @@ def present(regions: torch.Tensor) -> torch.Tensor:
 
 
 def segments_like(found: Found, limit: int) -> bool:
-    """Does one picture look like a flat-colour scene? A background over a third of it, between
+    """Does one picture look like a scene of objects? A background over a third of it, between
     one and ``limit`` objects, and objects that cover 90% of what is not background (a photo's
     foreground is mostly specks and fragments)."""
     return found.background >= 1 / 3 and 0 < len(found.masks) <= limit and found.covered >= 0.9
@@ -135,7 +135,7 @@ def segmentable_share(images: torch.Tensor, limit: int, sample: int = 200, finde
 
 
 def looks_segmentable(images: torch.Tensor, limit: int, sample: int = 200) -> bool:
-    """Do these images look like flat-colour scenes? Yes when at least 95% of them do."""
+    """Do these images look like flat-colour scenes (the flat finder)? Yes when 95% of them do."""
     return segmentable_share(images, limit, sample) >= 0.95
 
 

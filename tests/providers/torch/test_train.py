@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 from mmbridge_torch.checkpoint import load_checkpoint
+from mmbridge_torch.evaluation import evaluate_prepared
 from mmbridge_torch.model import FusedModel, ModelConfig
 from mmbridge_torch.scene import answer_referent, referent
-from mmbridge_torch.tensors import letterbox
+from mmbridge_torch.tensors import letterbox, prepare
 from mmbridge_torch.train import TrainOptions, train
 from mmbridge_torch.vocab import UNK, Vocab
 
+from mmbridge.data import load_dataset
 from mmbridge.data.shapes import Style, generate_shapes
 
 from .conftest import TINY, TRAIN, VAL
@@ -171,3 +173,14 @@ def test_a_time_budget_with_many_epochs_still_warms_up(tmp_path: Path) -> None:
     )
     train(options, on_update=lambda e: rates.append(e["lr"]) if e["event"] == "step" else None)
     assert len(rates) >= 2 and rates[0] <= options.lr / 50 and rates[1] > rates[0]
+
+
+def test_evaluation_leaves_the_model_in_the_mode_it_found(tmp_path: Path) -> None:
+    samples = list(load_dataset("builtin:shapes?split=val&images=20&seed=3", cache_dir=tmp_path))
+    vocab = Vocab.build([s.question or s.statement or "" for s in samples])
+    data = prepare(samples, vocab, ["red"], 64, 24, 40)
+    model = FusedModel(ModelConfig(vocab_size=len(vocab), answer_size=1, d_model=32, cnn_width=8))
+    for mode in (False, True):
+        model.train(mode)
+        evaluate_prepared(model, data, torch.device("cpu"))
+        assert model.training is mode
