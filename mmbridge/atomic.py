@@ -1,4 +1,5 @@
-"""Write files whole or not at all: into a temporary file beside the target, renamed into place."""
+"""Write files whole or not at all (a temporary file beside the target, renamed into place), and
+check a folder can be written before any work starts."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "writable_folder"]
 
 
 @contextlib.contextmanager
@@ -26,3 +27,21 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def writable_folder(path: str | os.PathLike[str], option: str = "--out") -> Path:
+    """``path`` as a folder that exists and can be written (made if missing), checked before any
+    work starts; otherwise one ConfigError line naming ``option``."""
+    from .errors import ConfigError
+
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{option} {folder} is a file; give a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(dir=folder, prefix=".probe."))
+    except OSError as exc:
+        raise ConfigError(
+            f"{option} {folder} cannot be written ({exc.strerror or exc}); choose another folder"
+        ) from None
+    return folder

@@ -30,11 +30,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Generate the built-in shapes benchmark (vqa, caption and verify samples), saved as pictures
         are saved (PNG by default; anti-aliased, JPEG, a gradient background on request)."""
+        from ..atomic import writable_folder
         from ..data.look import Look
         from ..data.shapes import Style, generate_shapes
         from ..data.spec import parse_objects
         from ..errors import DatasetError
 
+        writable_folder(out)
         low, high = parse_objects("--objects", objects)
         try:
             style = Style.for_objects(low, high, image_size=size, height=height)

@@ -91,3 +91,11 @@ def test_the_cli_makes_looks_and_refuses_crowds_in_one_line(tmp_path: Path) -> N
     assert PILImage.open(next((tmp_path / "d" / "images").glob("*.jpg"))).size == (96, 64)
     crowded = run("data", "shapes", "--out", "e", "--images", "10", "--objects", "16", "--size", "24", cwd=tmp_path)
     assert crowded.returncode == 2 and "do not fit apart" in crowded.stderr and "Traceback" not in crowded.stderr
+
+
+def test_data_shapes_refuses_an_out_that_is_a_file_before_any_work(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("x")
+    for out in ("taken", "taken/sub"):
+        result = run("data", "shapes", "--out", out, "--images", "10", cwd=tmp_path)
+        assert result.returncode == 2 and "--out" in result.stderr and "Traceback" not in result.stderr
+    assert (tmp_path / "taken").read_text() == "x"

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import math
 import random
-import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,6 +21,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from mmbridge.atomic import writable_folder
 from mmbridge.data import load_dataset
 from mmbridge.data.sample import Sample
 from mmbridge.errors import ConfigError, DatasetError, ImageError
@@ -90,14 +89,7 @@ def preflight(options: TrainOptions) -> torch.device:
         raise ConfigError(f"--image-tokens {tokens!r}: use auto, grid, objects, flat or shaded")
     if tokens == "objects" and options.model.get("backbone", "cnn") != "cnn":
         raise ConfigError("--image-tokens objects replaces the image encoder: drop --backbone, or use grid")
-    out = Path(options.out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; give a folder for the checkpoints")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(tempfile.mkdtemp(dir=out, prefix=".probe."))
-    except OSError as exc:
-        raise ConfigError(f"--out {out} cannot be written ({exc.strerror or exc}); choose another folder") from None
+    out = writable_folder(options.out)
     if options.resume and (out / "last").exists():
         check_resumable(out / "last")  # a damaged last/ fails now, not after the data is prepared
     return device
