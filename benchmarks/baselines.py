@@ -20,6 +20,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from mmbridge_torch.evaluation import evaluate_prepared
+from mmbridge_torch.tensors import VERIFY_ID, VQA_ID
 from mmbridge_torch.vocab import PAD
 from torch import nn
 
@@ -147,7 +148,7 @@ def train_baseline(
                 data.q_tokens[q],
             )
             task, target = data.q_task[q], data.q_target[q]
-            vqa, ver = (task == 0) & (target >= 0), task == 1
+            vqa, ver = (task == VQA_ID) & (target >= 0), task == VERIFY_ID
             loss = torch.zeros(())
             if vqa.any():
                 loss = loss + F.cross_entropy(model.answer_logits(state[vqa]), target[vqa])

@@ -187,12 +187,15 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.learning:
+        from baselines import BASELINES
         from learning import DATASETS
         from learning import main as learning
 
-        unknown = set(args.datasets or []) - set(DATASETS)
+        unknown = set(args.datasets or []) - set(DATASETS) | set(args.baselines or []) - set(BASELINES)
         if unknown:
-            parser.error(f"unknown datasets {sorted(unknown)}; choose from {', '.join(DATASETS)}")
+            parser.error(
+                f"unknown {sorted(unknown)}; datasets: {', '.join(DATASETS)}; baselines: {', '.join(BASELINES)}"
+            )
         learning(args.minutes, args.datasets or list(DATASETS), args.baselines)
         return
     with tempfile.TemporaryDirectory() as tmp:

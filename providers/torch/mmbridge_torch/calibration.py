@@ -21,7 +21,7 @@ from mmbridge.eval.stats import expected_calibration_error
 
 from .evaluation import predictions
 from .model import FusedModel
-from .tensors import Prepared
+from .tensors import VERIFY_ID, VQA_ID, Prepared
 
 __all__ = ["calibrate", "fit_temperature"]
 
@@ -59,10 +59,10 @@ def calibrate(model: FusedModel, data: Prepared, device: torch.device, bf16: boo
     """{task: {"temperature", "ece_before", "ece_after", "n"}} for vqa and verify on ``data``."""
     answers, verify = predictions(model, data, device, bf16=bf16)
     out: dict[str, Any] = {}
-    vqa = (data.q_task == 0) & (data.q_target >= 0)
+    vqa = (data.q_task == VQA_ID) & (data.q_target >= 0)
     if vqa.sum() >= 20:
         out["vqa"] = _task(answers[vqa], data.q_target[vqa])
-    ver = data.q_task == 1
+    ver = data.q_task == VERIFY_ID
     if ver.sum() >= 20:  # a true/false logit l is the two-class logits (0, l)
         two = torch.stack([torch.zeros_like(verify[ver]), verify[ver]], -1)
         out["verify"] = _task(two, data.q_target[ver])

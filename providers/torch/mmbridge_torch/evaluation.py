@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from .device import autocast
 from .model import FusedModel
-from .tensors import Prepared
+from .tensors import VERIFY_ID, VQA_ID, Prepared
 from .vocab import PAD
 
 __all__ = ["evaluate_prepared", "predictions", "selection_score"]
@@ -50,14 +50,14 @@ def evaluate_prepared(
     and the caption loss when it has captions."""
     answers, verify = predictions(model, data, device, batch_images, bf16)
     right_answer = answers.argmax(-1) == data.q_target if len(answers) else torch.zeros(0, dtype=torch.bool)
-    correct = torch.where(data.q_task == 0, right_answer, (verify > 0).long() == data.q_target)
+    correct = torch.where(data.q_task == VQA_ID, right_answer, (verify > 0).long() == data.q_target)
     report: dict[str, Any] = {}
     if len(data.c_image):
         was_training = model.training
         model.eval()
         report["caption_loss"] = _caption_loss(model, data, device, batch_images, bf16)
         model.train(was_training)
-    for task_id, name in ((0, "vqa"), (1, "verify")):
+    for task_id, name in ((VQA_ID, "vqa"), (VERIFY_ID, "verify")):
         mask = data.q_task == task_id
         if mask.any():
             report[f"{name}_acc"] = correct[mask].float().mean().item()

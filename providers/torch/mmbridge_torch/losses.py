@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .model import FusedModel
-from .tensors import Prepared
+from .tensors import VERIFY_ID, VQA_ID, Prepared
 from .vocab import PAD
 
 __all__ = ["batches", "caption_index", "soft_cross_entropy", "step_loss"]
@@ -96,7 +96,7 @@ def step_loss(
                 if (named >= 0).any():
                     scores = model.fusion[layer].cross.choice_scores[:, 0].float()  # (Q,M), the sink first
                     loss = loss + F.cross_entropy(scores[named >= 0], named[named >= 0] + 1)
-        vqa = (task == 0) & (target >= 0)
+        vqa = (task == VQA_ID) & (target >= 0)
         if vqa.any():
             logits = model.answer_logits(state[vqa]).float()
             targets = _soft_rows(data, q[vqa.cpu()], logits.shape[-1]).to(device)
@@ -107,7 +107,7 @@ def step_loss(
                 loss = loss + mixture
                 stats["mixture_loss"] = mixture.item()
             stats["vqa_acc"] = (logits.argmax(-1) == target[vqa]).float().mean().item()
-        ver = task == 1
+        ver = task == VERIFY_ID
         if ver.any():
             logit = model.verify_logit(state[ver]).float()
             loss = loss + F.binary_cross_entropy_with_logits(logit, target[ver].float())

@@ -20,7 +20,21 @@ from mmbridge.types import Task
 
 from .vocab import PAD, VERIFY, VQA, Vocab
 
-__all__ = ["Prepared", "allowed_answers", "border_colour", "letterbox", "prepare", "soft_targets"]
+__all__ = [
+    "QUERY_TASKS",
+    "VERIFY_ID",
+    "VQA_ID",
+    "Prepared",
+    "allowed_answers",
+    "border_colour",
+    "letterbox",
+    "prepare",
+    "soft_targets",
+]
+
+#: the tasks a query can be, in the order of their ids in ``Prepared.q_task`` (captions are kept apart)
+QUERY_TASKS = (Task.VQA, Task.VERIFY)
+VQA_ID, VERIFY_ID = (QUERY_TASKS.index(task) for task in (Task.VQA, Task.VERIFY))
 
 
 def border_colour(image: PILImage.Image) -> tuple[int, int, int]:
@@ -51,7 +65,7 @@ class Prepared:
     images: torch.Tensor  # (N,3,S,S) uint8
     q_image: torch.Tensor  # (Q,) image of each query (vqa and verify)
     q_tokens: torch.Tensor  # (Q,L) task token first
-    q_task: torch.Tensor  # (Q,) 0 = vqa, 1 = verify
+    q_task: torch.Tensor  # (Q,) VQA_ID or VERIFY_ID
     q_target: torch.Tensor  # (Q,) answer index (vqa, -1 if unknown) or label 0/1 (verify)
     q_choices: torch.Tensor  # (Q,A) bool: answers allowed (all True without choices)
     q_type: list[str]  # meta.type, for per-type accuracy
@@ -144,12 +158,12 @@ def prepare(
             soft += [(len(q_samples) - 1, answer_index[a], t) for a, t in soft_targets(s) if a in answer_index]
         if s.task is Task.VQA:
             q_tokens.append(vocab.encode(s.question or "", max_text, prefix=VQA))
-            q_task.append(0)
+            q_task.append(VQA_ID)
             q_target.append(answer_index.get(answer, -1))
             q_choices.append(allowed_answers(s.choices, answer_index))
         else:
             q_tokens.append(vocab.encode(s.statement or "", max_text, prefix=VERIFY))
-            q_task.append(1)
+            q_task.append(VERIFY_ID)
             q_target.append(int(bool(s.label)))
             q_choices.append(allowed_answers(None, answer_index))
     refs = max((len(c) for c in c_tokens), default=1)
