@@ -81,7 +81,7 @@ def test_data_without_scenes_trains_object_tokens_that_answer_all_three_tasks(tm
 @pytest.mark.parametrize(
     ("extra", "words"),
     [
-        (("--image-tokens", "blobs"), "auto, grid or objects"),
+        (("--image-tokens", "blobs"), "auto, grid, objects, flat or shaded"),
         (("--image-tokens", "objects", "--backbone", "resnet18"), "drop --backbone"),
     ],
 )
