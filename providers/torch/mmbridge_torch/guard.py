@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from mmbridge.types import Response
 
-from .objects import FEATURES, FINDERS, describe, present, segments_like
+from .flat import Found
+from .objects import present, segment_found, segments_like
 
 __all__ = ["DOUBT", "Profile", "doubted", "segment_checked"]
 
@@ -53,14 +53,8 @@ class Profile:
 def segment_checked(images: torch.Tensor, limit: int, profile: Profile) -> tuple[torch.Tensor, list[str | None]]:
     """(B,3,S,S) uint8 -> their object descriptions (B,limit,FEATURES) and, per picture, a warning
     (None where it looks like the training pictures)."""
-    pixels = images.detach().cpu().numpy()
-    features = np.zeros((len(pixels), limit, FEATURES), np.float32)
-    warnings: list[str | None] = []
-    for i, image in enumerate(pixels):
-        found = FINDERS[profile.finder](image, limit)
-        features[i] = describe(image, found, limit)
-        warnings.append(_warning(found, limit, profile))
-    return torch.from_numpy(features).to(images.device), warnings
+    features, found = segment_found(images, limit, profile.finder)
+    return features, [_warning(seen, limit, profile) for seen in found]
 
 
 def doubted(response: Response, warning: str | None) -> Response:
@@ -71,7 +65,7 @@ def doubted(response: Response, warning: str | None) -> Response:
     return response.model_copy(update={"confidence": confidence, "warning": warning})
 
 
-def _warning(found: Any, limit: int, profile: Profile) -> str | None:
+def _warning(found: Found, limit: int, profile: Profile) -> str | None:
     count = len(found.masks)
     if not segments_like(found, limit):
         return (

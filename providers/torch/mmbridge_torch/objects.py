@@ -50,6 +50,7 @@ __all__ = [
     "present",
     "segment",
     "segment_batch",
+    "segment_found",
     "segmentable_share",
     "segments_like",
 ]
@@ -100,12 +101,19 @@ def segment(image: np.ndarray, limit: int, finder: str = "flat") -> np.ndarray:
     return describe(image, FINDERS[finder](image, limit), limit)
 
 
+def segment_found(images: torch.Tensor, limit: int, finder: str = "flat") -> tuple[torch.Tensor, list[Found]]:
+    """(B,3,S,S) uint8 -> (B,limit,FEATURES) float32 on the images' device, and what the finder saw in each."""
+    pixels = images.detach().cpu().numpy()
+    found = [FINDERS[finder](image, limit) for image in pixels]
+    out = np.zeros((len(pixels), limit, FEATURES), np.float32)
+    for i, (image, seen) in enumerate(zip(pixels, found, strict=True)):
+        out[i] = describe(image, seen, limit)
+    return torch.from_numpy(out).to(images.device), found
+
+
 def segment_batch(images: torch.Tensor, limit: int, finder: str = "flat") -> torch.Tensor:
     """(B,3,S,S) uint8 -> (B,limit,FEATURES) float32 on the images' device."""
-    pixels = images.detach().cpu().numpy()
-    features = [segment(im, limit, finder) for im in pixels]
-    out = np.stack(features) if features else np.zeros((0, limit, FEATURES))
-    return torch.from_numpy(out.astype(np.float32)).to(images.device)
+    return segment_found(images, limit, finder)[0]
 
 
 def present(regions: torch.Tensor) -> torch.Tensor:

@@ -160,10 +160,9 @@ def choose_image_tokens(samples: list[Sample], cfg: ModelConfig, keep_size: bool
     """``--image-tokens auto``: "objects" when 95% of the training images segment into objects
     (objects.segments_like) for the finder objects.choose_finder picks, else "grid"; and the input
     side. Unless ``keep_size`` (--image-size given), pictures that share one size whose longer side
-    is 16 to 128 keep that side:
-    resizing blurs the edges their objects are found by (Sort-of-CLEVR's 75-pixel pictures, resized
-    to 64, looked like photos and trained on the grid: 47% after 2.5 minutes, where at their own
-    size, 96% after 4); a picture that is not square is letterboxed to it, never shrunk."""
+    is 16 to 128 keep that side: resizing blurs the edges their objects are found by (Sort-of-CLEVR's
+    75-pixel pictures, resized to 64, looked like photos and trained on the grid: 47% after 2.5
+    minutes, where at their own size, 96% after 4); one that is not square is letterboxed to it."""
     seen: dict[str, tuple[tuple[int, int], torch.Tensor | None, torch.Tensor]] = {}
     for s in samples:
         if len(seen) >= sample:
