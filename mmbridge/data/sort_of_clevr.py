@@ -31,7 +31,7 @@ from .look import Look
 from .sample import Sample
 from .splits import write_in_order
 
-__all__ = ["COLORS", "GENERATOR_VERSION", "MANIFEST", "generate_sort_of_clevr"]
+__all__ = ["COLORS", "GENERATOR_VERSION", "MANIFEST", "generate_sort_of_clevr", "question_sample"]
 
 #: bump when the same seed would produce different data, so caches regenerate
 GENERATOR_VERSION = 1
@@ -101,6 +101,23 @@ def _question(
     return subtype, f"What is the shape of the object {where} the {color} object?", target[1], SHAPES
 
 
+def question_sample(
+    sample_id: str, image: Path, relational: bool, asked: tuple[str, str, str, tuple[str, ...]]
+) -> Sample:
+    """A vqa row of Sort-of-CLEVR's kind from (subtype, question, answer, choices): ``meta.type``
+    relational or non-relational, ``meta.subtype`` the question's kind, and no scene."""
+    subtype, question, answer, choices = asked
+    return Sample(
+        id=sample_id,
+        image=image,
+        task=Task.VQA,
+        question=question,
+        answers=[answer],
+        choices=list(choices),
+        meta={"type": "relational" if relational else "non-relational", "subtype": subtype},
+    )
+
+
 def generate_sort_of_clevr(
     out: str | os.PathLike[str],
     images: int = 10_000,
@@ -128,18 +145,8 @@ def generate_sort_of_clevr(
         samples = []
         for n in range(2 * QUESTIONS_PER_KIND):
             relational = n >= QUESTIONS_PER_KIND
-            subtype, question, answer, choices = _question(objects, relational, rng, width, height)
-            samples.append(
-                Sample(
-                    id=f"{split}-{index:06d}-{n:02d}",
-                    image=image,
-                    task=Task.VQA,
-                    question=question,
-                    answers=[answer],
-                    choices=list(choices),
-                    meta={"type": "relational" if relational else "non-relational", "subtype": subtype},
-                )
-            )
+            asked = _question(objects, relational, rng, width, height)
+            samples.append(question_sample(f"{split}-{index:06d}-{n:02d}", image, relational, asked))
         return samples
 
     counts = write_in_order(root, images, "generating sort-of-clevr", make, progress)

@@ -19,8 +19,8 @@ from typing import Any
 
 from PIL import Image
 
-from ...types import Task
 from ..sample import Sample
+from ..sort_of_clevr import question_sample
 from ..splits import write_in_order
 from .draw import SHAPES, Thing, draw_scene, place
 
@@ -75,18 +75,7 @@ def _samples(things: list[Thing], rng: random.Random, image: Path, base: str, wi
                 break
         else:
             continue
-        subtype, question, answer, choices = asked
-        out.append(
-            Sample(
-                id=f"{base}-{n:02d}",
-                image=image,
-                task=Task.VQA,
-                question=question,
-                answers=[answer],
-                choices=list(choices),
-                meta={"type": "relational" if relational else "non-relational", "subtype": subtype},
-            )
-        )
+        out.append(question_sample(f"{base}-{n:02d}", image, relational, asked))
     return out
 
 

@@ -12,8 +12,9 @@ from PIL import ImageDraw
 
 __all__ = ["MANY_COLORS", "Obj", "Scene", "Style", "render", "sample_scene"]
 
-#: sixteen colours, far enough apart to be told apart by eye and by the object finder: for styles
-#: with more objects than the default six (each object's colour is unique in its scene)
+#: sixteen colours, far enough apart to be told apart by eye and by the object finder; the first
+#: six are the default style's, all sixteen for styles with more objects (each colour is unique in
+#: its scene)
 MANY_COLORS = {
     "red": (220, 40, 40),
     "green": (40, 170, 60),
@@ -38,16 +39,7 @@ MANY_COLORS = {
 class Style:
     """What a shapes dataset looks like; change it to make a differently styled dataset."""
 
-    colors: dict[str, tuple[int, int, int]] = field(
-        default_factory=lambda: {
-            "red": (220, 40, 40),
-            "green": (40, 170, 60),
-            "blue": (40, 80, 220),
-            "yellow": (230, 200, 30),
-            "purple": (140, 60, 180),
-            "orange": (245, 130, 20),
-        }
-    )
+    colors: dict[str, tuple[int, int, int]] = field(default_factory=lambda: dict(list(MANY_COLORS.items())[:6]))
     shapes: tuple[str, ...] = ("circle", "square", "triangle")
     image_size: int = 64  # the width; the height too unless ``height`` is set
     height: int | None = None
