@@ -42,7 +42,6 @@ class Found:
     masks: list[np.ndarray]  # (H,W) bool per object, largest first
     background: float  # share of the pixels that are background
     covered: float  # share of the foreground in parts big enough to be objects
-    noise: float  # the background's noise, levels (robust standard deviation of its residual)
 
 
 @functools.lru_cache(maxsize=8)
@@ -90,9 +89,9 @@ def letterboxed(hwc: np.ndarray) -> tuple[slice, slice]:
     return slice(top, h - top), slice(left, w - left)
 
 
-def background_surface(hwc: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """(H,W,3) float32 background, its noise (levels) and the foreground threshold, for (H,W,3)
-    pixels. Letterbox bars are left out of the fit (their flat colour is no floor's) and are
+def background_surface(hwc: np.ndarray) -> tuple[np.ndarray, float]:
+    """(H,W,3) float32 background and the foreground threshold (from the background's noise), for
+    (H,W,3) pixels. Letterbox bars are left out of the fit (their flat colour is no floor's) and are
     background by definition."""
     h, w, _ = hwc.shape
     rows, cols = letterboxed(hwc)
@@ -124,7 +123,7 @@ def background_surface(hwc: np.ndarray) -> tuple[np.ndarray, float, float]:
     residual = np.abs(pixels - fitted).max(1)
     quiet = (residual <= _BACKGROUND_DIFF / 2) & inside
     noise = 1.4826 * float(np.median(residual[quiet])) if quiet.any() else float(np.median(residual))
-    return surface, noise, max(_BACKGROUND_DIFF, _NOISE_FACTOR * noise)
+    return surface, max(_BACKGROUND_DIFF, _NOISE_FACTOR * noise)
 
 
 def _reference(hwc: np.ndarray, ground: np.ndarray, part: np.ndarray) -> np.ndarray:
@@ -208,7 +207,7 @@ def find(image: np.ndarray, limit: int) -> Found:
     """The objects of one (3,H,W) uint8 picture (up to 4 x ``limit`` parts are looked at)."""
     h, w = image.shape[1:]
     hwc = image.transpose(1, 2, 0).astype(np.int32)
-    ground, noise, threshold = background_surface(hwc)
+    ground, threshold = background_surface(hwc)
     foreground = np.abs(hwc - ground).max(-1) > threshold
     min_area = max(4, h * w // 1000)  # specks are not objects
     labels, n = ndimage.label(foreground)
@@ -229,4 +228,4 @@ def find(image: np.ndarray, limit: int) -> Found:
             masks.append(whole)
     masks = _rejoin(sorted(masks, key=lambda m: -int(m.sum())), hwc, ground)
     fg = int(foreground.sum())
-    return Found(masks, 1 - fg / (h * w), kept / fg if fg else 1.0, noise)
+    return Found(masks, 1 - fg / (h * w), kept / fg if fg else 1.0)

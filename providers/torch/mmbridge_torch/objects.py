@@ -147,13 +147,18 @@ def looks_segmentable(images: torch.Tensor, limit: int, sample: int = 200) -> bo
     return segmentable_share(images, limit, sample) >= 0.95
 
 
-def choose_finder(images: torch.Tensor, limit: int, sample: int = 200) -> tuple[str, float]:
-    """The finder for these training images (N,3,S,S) uint8, and the share of (up to ``sample``
-    of) them on which the flat and shaded finders count the same objects: flat from 95%."""
+def choose_finder(images: torch.Tensor, limit: int, sample: int = 200) -> tuple[str, float, float]:
+    """The finder for these training images (N,3,S,S) uint8; the share of (up to ``sample`` of)
+    them on which the flat and shaded finders count the same objects (flat from 95%); and the
+    share that look like scenes of objects to the finder chosen (``segments_like``). Each finder
+    runs once on each sampled picture."""
     picked = _sampled(images, sample)
-    same = [len(flat.find(image, limit).masks) == len(shaded.find(image, limit).masks) for image in picked]
+    seen = {name: [FINDERS[name](image, limit) for image in picked] for name in ("flat", "shaded")}
+    same = [len(a.masks) == len(b.masks) for a, b in zip(seen["flat"], seen["shaded"], strict=True)]
     agree = sum(same) / len(same) if same else 0.0
-    return ("flat" if agree >= 0.95 else "shaded"), agree
+    finder = "flat" if agree >= 0.95 else "shaded"
+    share = sum(segments_like(found, limit) for found in seen[finder]) / len(picked) if len(picked) else 0.0
+    return finder, agree, share
 
 
 def pictures_differ(regions: torch.Tensor, sample: int = 2000) -> bool:

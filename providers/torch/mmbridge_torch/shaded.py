@@ -27,21 +27,21 @@ _SHADOW_TOLERANCE = 24  # a shadow pixel is within this (any channel) of the flo
 _DARKEST, _LIGHTEST = 0.3, 0.92  # how much of the floor's brightness a shadow keeps
 
 
-def _layers(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """(H,W) bool foreground that is no shadow, (H,W) bool shadow, and the floor's noise."""
+def _layers(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(H,W) bool foreground that is no shadow, and (H,W) bool shadow."""
     hwc = image.transpose(1, 2, 0).astype(np.float32)
-    ground, noise, threshold = background_surface(hwc.astype(np.int32))
+    ground, threshold = background_surface(hwc.astype(np.int32))
     differs = np.abs(hwc - ground).max(-1) > threshold
     beta = (hwc * ground).sum(-1) / np.maximum((ground * ground).sum(-1), 1.0)
     darker = np.abs(hwc - beta[..., None] * ground).max(-1) <= _SHADOW_TOLERANCE
     shadow = differs & darker & (beta >= _DARKEST) & (beta <= _LIGHTEST)
-    return differs & ~shadow, shadow, noise
+    return differs & ~shadow, shadow
 
 
 def find(image: np.ndarray, limit: int) -> Found:
     """The objects of one (3,H,W) uint8 picture (up to 4 x ``limit`` parts are looked at)."""
     h, w = image.shape[1:]
-    objects, shadow, noise = _layers(image)
+    objects, shadow = _layers(image)
     objects = ndimage.binary_fill_holes(ndimage.binary_opening(objects))
     min_area = max(4, h * w // 1000)
     # a darker copy of the floor that is near no object, and of an object's size, is no shadow but
@@ -60,4 +60,4 @@ def find(image: np.ndarray, limit: int) -> Found:
     masks = [labels == i for i in np.argsort(-areas[1:])[: 4 * limit] + 1 if areas[i] >= min_area]
     fg = int(objects.sum())
     kept = sum(int(m.sum()) for m in masks)
-    return Found(masks, 1 - (fg + int(shadow.sum())) / (h * w), kept / fg if fg else 1.0, noise)
+    return Found(masks, 1 - (fg + int(shadow.sum())) / (h * w), kept / fg if fg else 1.0)

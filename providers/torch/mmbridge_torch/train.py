@@ -36,7 +36,7 @@ from .evaluation import evaluate_prepared, selection_score
 from .guard import Profile
 from .losses import batches, caption_index, step_loss
 from .model import FusedModel, ModelConfig, cosine_lr
-from .objects import FINDERS, choose_finder, pictures_differ, present, segment_batch, segmentable_share
+from .objects import FINDERS, choose_finder, pictures_differ, present, segment_batch
 from .scene import attach, scene_vocab
 from .tensors import Prepared, answer_of, letterbox, prepare
 from .vocab import Vocab
@@ -185,8 +185,7 @@ def choose_image_tokens(samples: list[Sample], cfg: ModelConfig, keep_size: bool
     if not pictures:
         return TokenChoice("grid", cfg.image_size, 0.0, "flat", 0.0)
     stacked = torch.stack(pictures)
-    finder, agree = choose_finder(stacked, cfg.max_objects)
-    share = segmentable_share(stacked, cfg.max_objects, finder=finder)
+    finder, agree, share = choose_finder(stacked, cfg.max_objects)
     if share >= 0.95:
         return TokenChoice("objects", side, share, finder, agree)
     return TokenChoice("grid", cfg.image_size, share, finder, agree)
