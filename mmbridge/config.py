@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
+from .bounds import Concurrency, Count, Lifetime, Number, Seconds
 from .errors import ConfigError
 from .registry import describe_validation_error
 from .types import Task
@@ -28,23 +29,23 @@ class CacheConfig(_Section):
     dir: Path = Path(".mmbridge/cache")
     enabled: bool = True
     #: seconds an entry lives; None keeps it until cleared
-    ttl_s: float | None = Field(default=None, gt=0)
+    ttl_s: Lifetime | None = None
 
 
 class RetryConfig(_Section):
-    max_attempts: int = Field(default=5, ge=1, le=100)
+    max_attempts: Count(1, 100) = 5
     #: the longest single wait, including one a server asks for with Retry-After
-    max_wait_s: float = Field(default=60.0, gt=0)
+    max_wait_s: Seconds = 60.0
     #: give up rather than wait past this many seconds since the first attempt
-    deadline_s: float | None = Field(default=None, gt=0)
+    deadline_s: Seconds | None = None
     #: the scale of the exponential backoff (full jitter): waits grow from about this
-    initial_wait_s: float = Field(default=0.5, gt=0)
+    initial_wait_s: Seconds = 0.5
 
 
 class ImagesConfig(_Section):
-    max_pixels: int = Field(default=50_000_000, gt=0)
-    remote_max_bytes: int = Field(default=20_000_000, gt=0)
-    remote_timeout_s: float = Field(default=10.0, gt=0)
+    max_pixels: Count(1, 1_000_000_000) = 50_000_000
+    remote_max_bytes: Count(1, 10_000_000_000) = 20_000_000
+    remote_timeout_s: Seconds = 10.0
 
 
 class ProviderConfig(BaseModel):
@@ -59,8 +60,8 @@ class ProviderConfig(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     type: str
-    max_concurrency: int | None = Field(default=None, ge=1)
-    requests_per_minute: float | None = Field(default=None, gt=0)
+    max_concurrency: Concurrency | None = None
+    requests_per_minute: Number(0, 10_000_000, above=True) | None = None
     providers: list[str] | None = None
 
     @property

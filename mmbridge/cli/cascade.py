@@ -8,6 +8,9 @@ from typing import Annotated
 
 import typer
 
+from ..bounds import Fraction, Limit, Seed, Usd
+from .bounded import option
+
 
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Cascades: a cheap provider when it is sure, a stronger one when it is not.")
@@ -19,14 +22,14 @@ def register(app: typer.Typer) -> None:
         dataset: Annotated[str, typer.Option(help="Validation data (the thresholds are chosen on it).")],
         out: Annotated[Path, typer.Option(help="Folder of the evaluation (resumed if it is there).")],
         target_accuracy: Annotated[
-            float | None, typer.Option(min=0, max=1, help="Cheapest thresholds reaching this accuracy.")
+            float | None, option(Fraction, help="Cheapest thresholds reaching this accuracy.")
         ] = None,
         budget_usd: Annotated[
-            float | None, typer.Option(min=0, help="Most accurate thresholds within this cost per 1,000 samples.")
+            float | None, option(Usd, help="Most accurate thresholds within this cost per 1,000 samples.")
         ] = None,
         name: Annotated[str, typer.Option(help="Name of the cascade in the printed config table.")] = "cascade",
-        limit: Annotated[int | None, typer.Option(min=1, help="At most this many samples per task.")] = None,
-        seed: Annotated[int, typer.Option()] = 0,
+        limit: Annotated[int | None, option(Limit, help="At most this many samples per task.")] = None,
+        seed: Annotated[int, option(Seed, help="Seed of the sample choice.")] = 0,
         config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file.")] = None,
     ) -> None:
         """Evaluate (or reuse OUT's rows), sweep the thresholds per task, print the config to paste."""

@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from ..bounds import Antialias, Gradient, Images, Quality, Seed, Side
+from .bounded import option
+
 
 def register(app: typer.Typer) -> None:
     data_app = typer.Typer(help="Generate and inspect datasets.", no_args_is_help=True)
@@ -15,18 +18,16 @@ def register(app: typer.Typer) -> None:
     @data_app.command("shapes")
     def shapes(
         out: Annotated[Path, typer.Option(help="Folder to write train/val/test.jsonl and images/ into.")],
-        images: Annotated[
-            int, typer.Option(min=3, max=1_000_000, help="Images in all splits together (80/10/10).")
-        ] = 1000,
-        seed: Annotated[int, typer.Option(min=0, help="Same seed, same bytes.")] = 0,
-        size: Annotated[int, typer.Option(min=16, max=1024, help="Image width (and height) in pixels.")] = 64,
-        height: Annotated[int | None, typer.Option(min=16, max=1024, help="Image height, when not square.")] = None,
+        images: Annotated[int, option(Images, help="Images in all splits together (80/10/10).")] = 1000,
+        seed: Annotated[int, option(Seed, help="Same seed, same bytes.")] = 0,
+        size: Annotated[int, option(Side, help="Image width (and height) in pixels.")] = 64,
+        height: Annotated[int | None, option(Side, help="Image height, when not square.")] = None,
         objects: Annotated[
             str, typer.Option(help="Objects per scene, LOW-HIGH within 1-16 (over 6: 16 colours).")
         ] = "2-6",
-        antialias: Annotated[int, typer.Option(min=1, max=8, help="Draw this many times larger, then shrink.")] = 1,
-        jpeg: Annotated[int | None, typer.Option(min=1, max=95, help="Save as JPEG of this quality.")] = None,
-        gradient: Annotated[int, typer.Option(min=0, max=200, help="Background darkens this much across.")] = 0,
+        antialias: Annotated[int, option(Antialias, help="Draw this many times larger, then shrink.")] = 1,
+        jpeg: Annotated[int | None, option(Quality, help="Save as JPEG of this quality.")] = None,
+        gradient: Annotated[int, option(Gradient, help="Background darkens this much across.")] = 0,
     ) -> None:
         """Generate the built-in shapes benchmark (vqa, caption and verify samples), saved as pictures
         are saved (PNG by default; anti-aliased, JPEG, a gradient background on request)."""

@@ -9,6 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
+from ..bounds import Concurrency, Devices, Limit, Seconds, Seed, check
+from .bounded import option
+
 DEMO_DATASET = "builtin:shapes?split=test&images=2000"
 STAND_IN = "api-standin"
 
@@ -70,10 +73,14 @@ def _paces(given: list[str], providers: list[str]) -> dict[str, int] | None:
     paces: dict[str, int] = {}
     for value in given:
         name, _, number = value.rpartition("=")
-        if not number.isdigit() or int(number) < 1 or (name and name not in providers):
-            raise typer.BadParameter(f"--concurrency {value!r}: give N or NAME=N with N >= 1 and NAME a --provider")
+        if name and name not in providers:
+            raise typer.BadParameter(f"--concurrency {value!r}: give N or NAME=N with NAME a --provider")
+        try:
+            pace = check(Concurrency, number)
+        except ValueError as exc:
+            raise typer.BadParameter(f"--concurrency {value!r}: {exc}") from None
         for target in [name] if name else [p for p in providers if p not in paces]:
-            paces[target] = int(number)
+            paces[target] = pace
     return paces or None
 
 
@@ -84,9 +91,7 @@ def register(app: typer.Typer) -> None:
         dataset: Annotated[str, typer.Option(help="A .jsonl file, a COCO / VQA v2 .json, or builtin:shapes?...")],
         out: Annotated[Path, typer.Option(help="Folder for samples.jsonl, summary.json, report.md and report.html.")],
         tasks: Annotated[str | None, typer.Option(help="Comma-separated subset of vqa,caption,verify.")] = None,
-        limit: Annotated[
-            int | None, typer.Option(min=1, help="At most this many samples per task (seeded choice).")
-        ] = None,
+        limit: Annotated[int | None, option(Limit, help="At most this many samples per task (seeded choice).")] = None,
         concurrency: Annotated[
             list[str] | None,
             typer.Option(
@@ -94,7 +99,7 @@ def register(app: typer.Typer) -> None:
                 "[default: each provider's max_concurrency or batch size, else 8]."
             ),
         ] = None,
-        seed: Annotated[int, typer.Option(help="Seed of the sample choice and the bootstrap.")] = 0,
+        seed: Annotated[int, option(Seed, help="Seed of the sample choice and the bootstrap.")] = 0,
         config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file.")] = None,
         restart: Annotated[
             bool, typer.Option("--restart", help="Empty --out first, instead of resuming the run in it.")
@@ -112,7 +117,7 @@ def register(app: typer.Typer) -> None:
             str, typer.Option(help="none: what a batch could not answer stays an error row; sync: ask it now.")
         ] = "none",
         batch_poll: Annotated[
-            float | None, typer.Option(min=0.01, help="Seconds between polls [default: the provider's batch_poll_s].")
+            float | None, option(Seconds, help="Seconds between polls [default: the provider's batch_poll_s].")
         ] = None,
         executor: Annotated[
             str, typer.Option(help="local: this process; ray: a pool of Ray actors (pip install 'mmbridge[ray]').")
@@ -121,9 +126,9 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="A running Ray cluster (host:6379 or ray://host:10001) [default: a local one]."),
         ] = None,
-        actors: Annotated[int, typer.Option(min=1, help="Ray actors in the pool.")] = 2,
-        actor_cpus: Annotated[float, typer.Option(min=0, help="CPUs each Ray actor reserves.")] = 0.5,
-        actor_gpus: Annotated[float, typer.Option(min=0, help="GPUs each Ray actor reserves.")] = 0.0,
+        actors: Annotated[int, option(Concurrency, help="Ray actors in the pool.")] = 2,
+        actor_cpus: Annotated[float, option(Devices, help="CPUs each Ray actor reserves.")] = 0.5,
+        actor_gpus: Annotated[float, option(Devices, help="GPUs each Ray actor reserves.")] = 0.0,
     ) -> None:
         """Score providers on the same samples; rerun the same command to resume a killed run."""
         if batch_fallback not in ("none", "sync"):
@@ -142,7 +147,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
         out: Annotated[Path, typer.Option(help="Where the demo's report goes.")] = Path("mmbridge-demo"),
-        limit: Annotated[int | None, typer.Option(min=1, help="At most this many samples per task.")] = 300,
+        limit: Annotated[int | None, option(Limit, help="At most this many samples per task.")] = 300,
     ) -> None:
         """Compare the local model (if installed), the blind prior, fake, and OpenAI (if OPENAI_API_KEY is set)."""
         from rich.console import Console

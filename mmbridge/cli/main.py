@@ -38,12 +38,30 @@ register_serve(app)
 USER_ERROR = 2
 
 
+def _usage_failure(exc: Exception) -> int | None:
+    """The exit code for click's own failures (bad options, --help with no command), after saying so;
+    None for any other exception. Matched by class name: typer may vendor its own copy of click."""
+    kinds = {kind.__name__ for kind in type(exc).__mro__}
+    if "NoArgsIsHelpError" in kinds or ("ClickException" in kinds and "UsageError" not in kinds):
+        exc.show()  # type: ignore[attr-defined]
+        return USER_ERROR if "NoArgsIsHelpError" in kinds else exc.exit_code  # type: ignore[attr-defined]
+    if "UsageError" in kinds:  # a bad option or argument: one line, and where to read more
+        ctx = exc.ctx  # type: ignore[attr-defined]
+        where = f" (see {ctx.command_path} --help)" if ctx else ""
+        print(f"error: {exc.format_message()}{where}", file=sys.stderr)  # type: ignore[attr-defined]
+        return USER_ERROR
+    if "Abort" in kinds:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return None
+
+
 def main() -> None:
     """Run the CLI: user errors print one line on stderr and exit 2; provider failures exit 1."""
     from ..errors import MMBridgeError, ProviderError
 
     try:
-        app()
+        code = app(standalone_mode=False)
     except ProviderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
@@ -53,6 +71,12 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except Exception as exc:
+        failure = _usage_failure(exc)
+        if failure is None:
+            raise
+        sys.exit(failure)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

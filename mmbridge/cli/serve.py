@@ -7,6 +7,11 @@ from typing import Annotated
 
 import typer
 
+from ..bounds import Concurrency, Count, Megabytes, Seconds, Waiting
+from .bounded import option
+
+Port = Count(0, 65535)
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -14,24 +19,23 @@ def register(app: typer.Typer) -> None:
         provider: Annotated[str, typer.Option("--provider", "-p", help="Provider name from the config, or a type.")],
         config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file.")] = None,
         host: Annotated[str, typer.Option(help="Interface to bind; 127.0.0.1 keeps it on this machine.")] = "127.0.0.1",
-        port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+        port: Annotated[int, option(Port)] = 8000,
         api_key_env: Annotated[str | None, typer.Option(help="Require 'Authorization: Bearer $VAR'.")] = None,
-        max_body_mb: Annotated[float, typer.Option(min=0.001, help="Largest request body.")] = 20.0,
+        max_body_mb: Annotated[float, option(Megabytes, help="Largest request body.")] = 20.0,
         max_concurrency: Annotated[
-            int | None,
-            typer.Option(min=1, help="Requests answered at once [default: the provider's, else 256]."),
+            int | None, option(Concurrency, help="Requests answered at once [default: the provider's, else 256].")
         ] = None,
         max_waiting: Annotated[
-            int, typer.Option(min=0, help="Requests that may wait beyond those; more get 429 + Retry-After.")
+            int, option(Waiting, help="Requests that may wait beyond those; more get 429 + Retry-After.")
         ] = 64,
         read_timeout: Annotated[
-            float, typer.Option(min=0.01, help="Seconds for a request's headers, and then its body, to arrive.")
+            float, option(Seconds, help="Seconds for a request's headers, and then its body, to arrive.")
         ] = 10.0,
         request_timeout: Annotated[
-            float, typer.Option(min=0.01, help="Seconds a request may take once it has arrived (then 504).")
+            float, option(Seconds, help="Seconds a request may take once it has arrived (then 504).")
         ] = 120.0,
         shutdown_timeout: Annotated[
-            float, typer.Option(min=0.01, help="On SIGTERM, seconds in-flight requests get to finish.")
+            float, option(Seconds, help="On SIGTERM, seconds in-flight requests get to finish.")
         ] = 10.0,
     ) -> None:
         """Serve a provider as /v1/chat/completions, /v1/models and /health (OpenAI wire format)."""

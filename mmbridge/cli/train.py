@@ -7,6 +7,13 @@ from typing import Annotated
 
 import typer
 
+from ..bounds import Count, Number, Seconds, Seed, Side
+from .bounded import option
+
+#: layers of a stack that may be empty, and of one that may not
+Layers = Count(0, 48)
+Depth = Count(1, 48)
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -16,33 +23,33 @@ def register(app: typer.Typer) -> None:
         val: Annotated[
             str | None, typer.Option(help="Validation data, checked every --validate-every seconds.")
         ] = None,
-        epochs: Annotated[int, typer.Option(min=1)] = 30,
+        epochs: Annotated[int, option(Count(1, 100_000))] = 30,
         max_minutes: Annotated[
-            float | None, typer.Option(min=0.1, help="Stop after this long (the LR schedule fits it).")
+            float | None, option(Number(0, 10_080, above=True), help="Stop after this long (the LR schedule fits it).")
         ] = None,
         device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-        seed: Annotated[int, typer.Option()] = 0,
+        seed: Annotated[int, option(Seed)] = 0,
         resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/last after a kill.")] = False,
         batch_images: Annotated[
             int | None,
-            typer.Option(min=1, help="Images per step, with all their questions [default: 8 for objects, else 32]."),
+            option(Count(1, 4096), help="Images per step, with all their questions [default: 8 for objects, else 32]."),
         ] = None,
-        lr: Annotated[float, typer.Option(min=0)] = 1e-3,
-        validate_every: Annotated[float, typer.Option(min=1, help="Seconds between validations.")] = 120.0,
+        lr: Annotated[float, option(Number(0, 10, above=True))] = 1e-3,
+        validate_every: Annotated[float, option(Seconds, help="Seconds between validations.")] = 120.0,
         config: Annotated[Path | None, typer.Option("--config", "-c", help="Config file (for the cache dir).")] = None,
         scene: Annotated[
             bool, typer.Option("--scene/--no-scene", help="Learn from meta.scene when every sample has one.")
         ] = True,
-        max_answers: Annotated[int, typer.Option(min=1, help="Most frequent answers kept as classes.")] = 3129,
+        max_answers: Annotated[int, option(Count(1, 100_000), help="Most frequent answers kept as classes.")] = 3129,
         image_size: Annotated[
-            int | None, typer.Option(min=16, help="Model input side [default: 64; flat-colour scenes keep their own].")
+            int | None, option(Side, help="Model input side [default: 64; flat-colour scenes keep their own].")
         ] = None,
-        d_model: Annotated[int | None, typer.Option(min=8, help="Token width [default: 128].")] = None,
-        n_heads: Annotated[int | None, typer.Option(min=1, help="Attention heads [default: 4].")] = None,
-        cnn_width: Annotated[int | None, typer.Option(min=4, help="CNN channels [default: 64].")] = None,
-        image_layers: Annotated[int | None, typer.Option(min=0, help="Image self-attention layers [2].")] = None,
-        fusion_layers: Annotated[int | None, typer.Option(min=1, help="Text-image fusion layers [3].")] = None,
-        caption_layers: Annotated[int | None, typer.Option(min=1, help="Caption decoder layers [2].")] = None,
+        d_model: Annotated[int | None, option(Count(8, 4096), help="Token width [default: 128].")] = None,
+        n_heads: Annotated[int | None, option(Count(1, 64), help="Attention heads [default: 4].")] = None,
+        cnn_width: Annotated[int | None, option(Count(4, 1024), help="CNN channels [default: 64].")] = None,
+        image_layers: Annotated[int | None, option(Layers, help="Image self-attention layers [2].")] = None,
+        fusion_layers: Annotated[int | None, option(Depth, help="Text-image fusion layers [3].")] = None,
+        caption_layers: Annotated[int | None, option(Depth, help="Caption decoder layers [2].")] = None,
         backbone: Annotated[
             str | None,
             typer.Option(help="cnn, or resnet18, resnet50, mobilenet_v3_small, efficientnet_b0 for photos."),

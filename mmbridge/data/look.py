@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..bounds import Antialias, Gradient, Quality, check
+
 __all__ = ["Look"]
 
 
@@ -33,12 +35,9 @@ class Look:
     gradient: int = 0
 
     def __post_init__(self) -> None:
-        if not 1 <= self.antialias <= 8:
-            raise ValueError(f"antialias must be 1 to 8, got {self.antialias}")
-        if self.jpeg is not None and not 1 <= self.jpeg <= 95:
-            raise ValueError(f"jpeg quality must be 1 to 95, got {self.jpeg}")
-        if not 0 <= self.gradient <= 200:
-            raise ValueError(f"gradient must be 0 to 200 levels, got {self.gradient}")
+        for name, kind in (("antialias", Antialias), ("jpeg", Quality), ("gradient", Gradient)):
+            if getattr(self, name) is not None:
+                check(kind, getattr(self, name), name)
 
     @property
     def plain(self) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+from ..bounds import Antialias, Count, Gradient, Images, Seed, Side, check
 from ..errors import DatasetError
 from .coco import read_coco_captions, read_vqa_v2
 from .jsonl import read_jsonl
@@ -18,8 +19,6 @@ __all__ = ["DEFAULT_SHAPES", "load_dataset", "parse_objects", "shapes_dir"]
 
 #: defaults of ``builtin:shapes``; any of them can be set in the query string
 DEFAULT_SHAPES = {"split": "test", "images": "2000", "seed": "0", "size": "64"}
-#: the most images a built-in data set is generated with (a million 64x64 PNGs: about 1 GB)
-MAX_IMAGES = 1_000_000
 #: how the pictures of any built-in data set may be saved (look.py), off by default
 LOOK = {"antialias": "1", "jpeg": "0", "gradient": "0"}
 #: each built-in data set and the defaults of its options (``builtin:NAME?key=value&...``)
@@ -28,15 +27,15 @@ BUILTINS = {
     "sort-of-clevr": {"split": "test", "images": "10000", "seed": "0", "size": "75", "height": "0", **LOOK},
     "renders": {"split": "test", "images": "10000", "seed": "0", "size": "128", "height": "96", "jpeg": "80"},
 }
-#: the range of every whole-number option, inclusive
-_RANGES = {
-    "images": (3, MAX_IMAGES),
-    "seed": (0, 2**63 - 1),
-    "size": (16, 1024),
-    "height": (0, 1024),
-    "antialias": (1, 8),
-    "jpeg": (0, 95),
-    "gradient": (0, 200),
+#: the bound of every whole-number option (height 0: square; jpeg 0: PNG)
+_BOUNDS = {
+    "images": Images,
+    "seed": Seed,
+    "size": Side,
+    "height": Count(0, 1024),
+    "antialias": Antialias,
+    "jpeg": Count(0, 95),
+    "gradient": Gradient,
 }
 
 
@@ -139,14 +138,11 @@ def _renders_dir(spec: str, cache_dir: Path, numbers: dict[str, int]) -> Path:
 def _numbers(spec: str, options: dict[str, str]) -> dict[str, int]:
     """The whole-number options, each checked against its range."""
     out = {}
-    for key in set(options) & set(_RANGES):
-        low, high = _RANGES[key]
+    for key in set(options) & set(_BOUNDS):
         try:
-            out[key] = int(options[key])
-        except ValueError:
-            raise DatasetError(f"{spec}: {key} must be a whole number, got {options[key]!r}") from None
-        if not low <= out[key] <= high:
-            raise DatasetError(f"{spec}: {key} must be {low:,} to {high:,}, got {out[key]:,}")
+            out[key] = check(_BOUNDS[key], options[key], key)
+        except ValueError as exc:
+            raise DatasetError(f"{spec}: {exc}") from None
     return out
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..bounds import Concurrency, Devices, check
+
 __all__ = ["RayOptions"]
 
 
@@ -20,5 +22,5 @@ class RayOptions:
     block_rows: int = 256
 
     def __post_init__(self) -> None:
-        if self.actors < 1 or self.block_rows < 1 or self.actor_cpus < 0 or self.actor_gpus < 0:
-            raise ValueError("actors and block_rows must be at least 1, actor_cpus and actor_gpus at least 0")
+        for name in ("actors", "block_rows", "actor_cpus", "actor_gpus"):
+            check(Devices if name.startswith("actor_") else Concurrency, getattr(self, name), name)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
+from ..bounds import Delay, Fraction, Seed
 from ..errors import ProviderError
 from ..extract import response_from_text
 from ..provider import BaseProvider
@@ -36,11 +37,11 @@ class FakeOptions(BaseModel):
 
     model: str = "fake-1"
     #: changes every hash-derived answer, to simulate a different model
-    seed: int = 0
+    seed: Seed = 0
     #: seconds each call waits, to simulate network latency
-    delay_s: float = Field(default=0.0, ge=0)
+    delay_s: Delay = 0.0
     #: share of requests (chosen by hash, so the same ones each time) that fail with a ProviderError
-    error_rate: float = Field(default=0.0, ge=0, le=1)
+    error_rate: Fraction = 0.0
     tasks: frozenset[Task] = frozenset(Task)
 
 

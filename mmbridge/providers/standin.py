@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..bounds import Fraction, Seed
 from ..data.sample import Sample
 from ..errors import ProviderError
 from ..extract import answer_response, label_response
@@ -32,14 +33,14 @@ class StandInOptions(BaseModel):
     #: the dataset (any spec) whose samples it can answer, and whose answers it knows
     truth: str
     #: the share of its answers that are right
-    accuracy: float = Field(default=0.97, ge=0, le=1)
+    accuracy: Fraction = 0.97
     #: the API model it stands in for, and that model's prices (USD per million tokens)
     model: str = "gpt-4o-mini"
     input_per_million: float = Field(default=0.15, ge=0)
     output_per_million: float = Field(default=0.60, ge=0)
     input_tokens: int = Field(default=110, ge=0)
     output_tokens: int = Field(default=2, ge=0)
-    seed: int = 0
+    seed: Seed = 0
     cache_dir: Path = Path(".mmbridge/cache")
 
 

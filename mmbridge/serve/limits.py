@@ -6,6 +6,7 @@ import asyncio
 import math
 from dataclasses import dataclass, fields
 
+from ..bounds import Concurrency, Count, Seconds, Waiting, check
 from ..errors import ConfigError
 
 __all__ = ["DEFAULT_CONCURRENCY", "Admission", "Overloaded", "ServeLimits"]
@@ -34,11 +35,15 @@ class ServeLimits:
     shutdown_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
+        bounds = {"max_body_bytes": Count(1, 10**10), "max_images": Count(1, 16), "max_concurrency": Concurrency}
         for field in fields(self):
             value = getattr(self, field.name)
-            floor = 0 if field.name == "max_waiting" else 1e-9
-            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= floor):
-                raise ConfigError(f"serve limits: {field.name} must be a positive number, got {value!r}")
+            kind = Seconds if field.name.endswith("_s") else bounds.get(field.name, Waiting)
+            try:
+                if value is not None:
+                    check(kind, value, field.name)
+            except ValueError as exc:
+                raise ConfigError(f"serve limits: {exc}") from None
 
 
 class Overloaded(Exception):

@@ -73,8 +73,8 @@ def test_crowded_scenes_take_sixteen_colours(tmp_path: Path) -> None:
     [
         ("objects=17", "objects must lie in 1-16"),
         ("objects=many", "objects must be a number or a range"),
-        ("jpeg=100", "jpeg must be 0 to 95"),
-        ("antialias=0", "antialias must be 1 to 8"),
+        ("jpeg=100", "jpeg '100' is not a whole number from 0 to 95"),
+        ("antialias=0", "antialias '0' is not a whole number from 1 to 8"),
         ("objects=16&size=24", "do not fit apart in 24x24"),
     ],
 )

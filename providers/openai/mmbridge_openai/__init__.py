@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mmbridge.bounds import Count, Seconds
 from mmbridge.registry import ProviderPlugin
 from mmbridge.types import Task
 
@@ -40,12 +41,12 @@ class OpenAIOptions(BaseModel):
     base_url: str | None = None
     #: the environment variable that holds the key (the key itself never goes in a config file)
     api_key_env: str = "OPENAI_API_KEY"
-    timeout_s: float = Field(default=60.0, gt=0)
+    timeout_s: Seconds = 60.0
     #: images are shrunk to fit this many pixels on their longer side, then sent as data URLs
-    max_image_side: int = Field(default=1024, ge=16)
+    max_image_side: Count(16, 16_384) = 1024
     detail: Literal["low", "high", "auto"] = "auto"
     temperature: float | None = Field(default=0.0, ge=0, le=2)
-    max_output_tokens: int = Field(default=300, ge=1)
+    max_output_tokens: Count(1, 1_000_000) = 300
     #: vqa with choices asks for a JSON answer whose schema enumerates the choices
     structured_output: bool = True
     #: per-task prompt templates replacing the built-in ones (keys: caption, vqa, vqa_choices, verify)
@@ -56,7 +57,7 @@ class OpenAIOptions(BaseModel):
     #: 24 h); single calls (``ask``) stay synchronous
     batch: bool = False
     #: seconds between polls of a running batch (each wait varies by up to 20%)
-    batch_poll_s: float = Field(default=30.0, gt=0)
+    batch_poll_s: Seconds = 30.0
     #: a batch input file holds at most this many requests and this many MB (the API: 50,000, 200 MB)
     batch_max_requests: int = Field(default=50_000, ge=1, le=50_000)
     batch_max_mb: float = Field(default=190.0, gt=0, le=200)

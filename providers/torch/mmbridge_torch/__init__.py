@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mmbridge.bounds import Count, Number
 from mmbridge.registry import ProviderPlugin
 from mmbridge.types import Task
 
@@ -24,9 +25,9 @@ class TorchOptions(BaseModel):
     #: auto (CUDA when available), cpu or cuda
     device: str = "auto"
     #: most requests answered in one forward pass
-    max_batch: int = Field(default=256, ge=1)
-    #: how long the first request of a batch waits for company
-    max_wait_ms: float = Field(default=5.0, ge=0)
+    max_batch: Count(1, 65_536) = 256
+    #: how long the first request of a batch waits for company (at most a minute)
+    max_wait_ms: Number(0, 60_000) = 5.0
     #: captions: 1 is greedy decoding, more is beam search
     beam_size: int = Field(default=1, ge=1, le=16)
 
