@@ -22,7 +22,7 @@ def connect(options: RayOptions) -> Any:
             "the Ray executor needs Ray with Ray Data, which is not installed", install="pip install 'mmbridge[ray]'"
         ) from None
     if ray.is_initialized():
-        return ray
+        return _fits(ray, options)
     if options.address not in (None, "auto", "local"):
         _reachable(options.address)  # ray.init waits minutes on an address where nothing listens
     try:
@@ -41,6 +41,22 @@ def connect(options: RayOptions) -> Any:
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # its per-dataset INFO lines
     logging.getLogger("ray.data._internal").setLevel(logging.ERROR)  # "progress bars disabled"
     ray.data.DataContext.get_current().enable_progress_bars = False  # the run's own bar counts the rows
+    return _fits(ray, options)
+
+
+def _fits(ray: Any, options: RayOptions) -> Any:
+    """``ray``, once the pool's CPUs and GPUs are known to exist: Ray would otherwise wait for them forever."""
+    has = ray.cluster_resources()
+    for unit, each, option in (
+        ("CPU", options.actor_cpus, "--actor-cpus"),
+        ("GPU", options.actor_gpus, "--actor-gpus"),
+    ):
+        wanted = options.actors * each
+        if wanted > has.get(unit, 0) + 1e-9:
+            raise ConfigError(
+                f"{options.actors} actors x {option} {each:g} need {wanted:g} {unit}s; the Ray cluster has "
+                f"{has.get(unit, 0):g}: ask for fewer (--actors, {option})"
+            )
     return ray
 
 

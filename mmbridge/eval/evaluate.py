@@ -22,7 +22,7 @@ from ..provider import concurrency_of
 from .offline import offline_layer
 from .report import render_html, render_markdown
 from .rows import Row
-from .rundir import exclusive, record_run, run_identity
+from .rundir import exclusive, record_run, row_source, run_identity
 from .runner import DEFAULT_CONCURRENCY, run_eval
 from .summary import summarize
 
@@ -132,7 +132,7 @@ async def evaluate(
         gc.freeze()
         try:
             offline = _offline(clients, batch)
-            await asyncio.to_thread(record_run, out, identity, restart=restart)
+            record = await asyncio.to_thread(record_run, out, identity, restart=restart)
             paces = {name: _pace(name, client, concurrency) for name, client in clients.items()}
             rows, reasked = await run_eval(
                 clients,
@@ -145,6 +145,7 @@ async def evaluate(
                 fallback_sync=batch_fallback == "sync",
                 poll_s=batch_poll_s,
                 ray=(config, executor) if executor is not None else None,
+                sources={name: row_source(mine) for name, mine in record["providers"].items()},
             )
         finally:
             for client in clients.values():

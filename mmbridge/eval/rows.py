@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -50,6 +51,9 @@ class Row(BaseModel):
     output_tokens: int | None = None
     cost_usd: float | None = None
     cached: bool = False
+    #: a short hash of the identity of the provider config that wrote the row (``rundir.row_source``),
+    #: so a rerun can tell its own rows from another config's; None in rows written before it existed
+    source: str | None = None
     #: the provider does not do this task: not asked, not counted as wrong
     unsupported: bool = False
     error: RowError | None = None
@@ -64,11 +68,12 @@ class Row(BaseModel):
         return self.error is None and not self.unsupported
 
 
-def read_rows(path: Path) -> list[Row]:
+def read_rows(path: Path, belongs: Callable[[Row], str | None] | None = None) -> list[Row]:
     """The rows of ``path``, the latest for each (sample, provider).
 
-    A last line cut short by a kill is dropped from the file; any other line that is not a row is
-    a RunError naming it, since guessing would report numbers the run did not measure.
+    A last line cut short by a kill is dropped from the file; any other line that is not a row, or
+    (with ``belongs``, which says what is wrong with a row or None) a row of something else, is a
+    RunError naming its line, since guessing would report numbers the run did not measure.
     """
     if not path.exists():
         return []
@@ -93,6 +98,8 @@ def read_rows(path: Path) -> list[Row]:
                 f"{path} line {number}: not a result row ({where}: {problem['msg']}); "
                 "delete that line to ask it again, or rerun with --restart"
             ) from None
+        if belongs is not None and (wrong := belongs(row)):
+            raise RunError(f"{path} line {number}: {wrong}; delete that line, or rerun with --restart")
         latest[row.key] = row  # a re-asked row comes after the one it replaces
     return list(latest.values())
 

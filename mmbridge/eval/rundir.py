@@ -18,14 +18,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_write
+from ..atomic import atomic_write, writable_folder
 from ..data.sample import Sample
 from ..errors import RunError
 from ..offline import OFFLINE_FOLDER, running_batches
 from ..provider import Provider, identity_of
 from .rows import ROWS_FILE
 
-__all__ = ["RUN_FILE", "exclusive", "record_run", "run_identity"]
+__all__ = ["RUN_FILE", "exclusive", "record_run", "row_source", "run_identity"]
 
 RUN_FILE = "run.json"
 LOCK_FILE = ".lock"
@@ -39,9 +39,7 @@ def exclusive(out: Path) -> Iterator[None]:
     An OS lock (flock) on ``out/.lock``: it dies with its process, so a killed run never leaves
     the folder locked. Temporary files that a killed report write left behind are removed.
     """
-    if out.exists() and not out.is_dir():
-        raise RunError(f"--out {out} is a file; give a folder for the results")
-    out.mkdir(parents=True, exist_ok=True)
+    writable_folder(out)  # a file, a path under a file, or a folder that cannot be made: one line
     fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -88,13 +86,19 @@ def run_identity(
     return json.loads(json.dumps(identity, default=str))  # as it will read back from disk
 
 
+def row_source(identity: Mapping[str, Any]) -> str:
+    """A short hash of a provider's identity, stamped on each row it writes."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     keys = sorted(set(old) | set(new))
     return ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
 
 
-def record_run(out: Path, identity: dict[str, Any], *, restart: bool = False) -> None:
-    """Check ``identity`` against the folder's run.json and write the merged record, before any request."""
+def record_run(out: Path, identity: dict[str, Any], *, restart: bool = False) -> dict[str, Any]:
+    """Check ``identity`` against the folder's run.json and write the merged record, before any
+    request; returns that record (its providers: this run's and those of earlier runs in ``out``)."""
     path = out / RUN_FILE
     if restart:
         if running := running_batches(out):
@@ -130,3 +134,4 @@ def record_run(out: Path, identity: dict[str, Any], *, restart: bool = False) ->
         identity = {**identity, "providers": {**previous["providers"], **identity["providers"]}}
     with atomic_write(path) as f:
         json.dump(identity, f, indent=2)
+    return identity

@@ -21,10 +21,12 @@ from ..data.sample import Sample
 from ..distributed.options import RayOptions
 from ..errors import CacheError
 from ..image import Image
+from ..provider import identity_of
 from .offline import answer_offline
 from .on_ray import answer_with_ray
 from .results import make_row, unsupported_row
 from .rows import ROWS_FILE, Row, compact_rows, read_rows
+from .rundir import row_source
 
 __all__ = ["DEFAULT_CONCURRENCY", "ROWS_FILE", "read_rows", "run_eval"]
 
@@ -88,6 +90,7 @@ async def run_eval(
     fallback_sync: bool = False,
     poll_s: float | None = None,
     ray: tuple[Config, RayOptions] | None = None,
+    sources: Mapping[str, str] | None = None,
 ) -> tuple[list[Row], int]:
     """Fill ``out/samples.jsonl`` with a row per (sample, provider); returns every row and how
     many error rows of an earlier run were asked again (all of them unless ``keep_errors``).
@@ -99,9 +102,25 @@ async def run_eval(
     ``fallback_sync``, what it could not answer is then asked the normal way. With ``ray`` (the
     config the workers build their providers from, and the pool's options), the other providers'
     requests are answered on a Ray cluster (:mod:`mmbridge.eval.on_ray`).
+
+    ``sources`` (default: the clients') maps every provider the run has to ``row_source`` of its
+    identity: each new row is stamped with its own, and a row already in ``out`` of another sample,
+    provider or config is refused with its line number.
     """
     path = out / ROWS_FILE
-    found = {row.key: row for row in await asyncio.to_thread(read_rows, path)}
+    sources = dict(sources or {name: row_source(identity_of(c.provider)) for name, c in clients.items()})
+    ids = {s.id for s in samples}
+
+    def belongs(row: Row) -> str | None:
+        if row.sample_id not in ids:
+            return f"sample {row.sample_id!r} is not one of this run's samples"
+        if row.provider not in sources:
+            return f"provider {row.provider!r} is not one of this run's ({', '.join(sorted(sources))})"
+        if row.source is not None and row.source != sources[row.provider]:
+            return f"the row was written by another config of provider {row.provider!r}"
+        return None
+
+    found = {row.key: row for row in await asyncio.to_thread(read_rows, path, belongs)}
     done = {key for key, row in found.items() if row.error is None or keep_errors}
     wanted = [(s, name) for s in samples for name in clients]
     todo = [(s, name) for s, name in wanted if (s.id, name) not in done]
@@ -114,6 +133,7 @@ async def run_eval(
 
         def keep(row: Row) -> None:
             nonlocal failed
+            row = row.model_copy(update={"source": sources[row.provider]})
             sink.write(row.model_dump_json() + "\n")
             sink.flush()  # a row on disk is an answer a rerun will not ask for again
             found[row.key] = row

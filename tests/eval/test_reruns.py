@@ -100,11 +100,11 @@ def test_bad_rows_and_bad_arguments_are_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(RunError, match=r"line 1: not a result row \(provider: Field required\)"):
         _run(out, config)
     (tmp_path / "file").write_text("x")
-    with pytest.raises(RunError, match="is a file"):
+    with pytest.raises(ConfigError, match="is a file"):
         _run(tmp_path / "file", config)
     with pytest.raises(ConfigError, match="named more than once"):
         asyncio.run(evaluate(["f", "f"], DATASET, tmp_path / "o2", config=config, progress=False))
-    with pytest.raises(DatasetError, match="images must be 3 to 1,000,000"):
+    with pytest.raises(DatasetError, match="images '999999999999' is not a whole number from 3 to 1,000,000"):
         _run(tmp_path / "o3", config, dataset="builtin:shapes?images=999999999999")
 
 
