@@ -85,11 +85,12 @@ def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torc
     return tensors, saved["param_groups"]
 
 
-def check_resumable(folder: Path) -> None:
-    """A ConfigError unless ``folder`` is a whole ``last/`` checkpoint: model, optimizer and state."""
+def check_resumable(folder: Path) -> ModelConfig:
+    """The model config of ``folder``, or a ConfigError unless it is a whole ``last/`` checkpoint:
+    model, optimizer and state."""
     from safetensors import SafetensorError, safe_open
 
-    load_checkpoint(folder)
+    cfg = load_checkpoint(folder).model.cfg
     try:
         state = json.loads((folder / STATE).read_text(encoding="utf-8"))
         with safe_open(str(folder / OPTIMIZER), framework="pt"):
@@ -99,6 +100,7 @@ def check_resumable(folder: Path) -> None:
         raise _refuse(folder, problem) from None
     if not isinstance(state, dict) or not isinstance(state.get("param_groups"), list):
         raise _refuse(folder, f"{STATE} is not a training state; delete the folder to start afresh")
+    return cfg
 
 
 def load_optimizer(folder: Path, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
@@ -184,23 +186,30 @@ def _model_config(folder: Path, config: dict[str, Any]) -> ModelConfig:
     return cfg
 
 
-def _check_weights(folder: Path, expected: dict[str, torch.Size]) -> None:
-    """Names and shapes in the safetensors header against the model's, before any tensor is read."""
+#: safetensors' names of the dtypes a model's tensors may have
+_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64"}
+_DTYPES |= {torch.int64: "I64", torch.int32: "I32", torch.uint8: "U8", torch.bool: "BOOL"}
+
+
+def _check_weights(folder: Path, expected: dict[str, torch.Tensor]) -> None:
+    """Names, shapes and dtypes in the safetensors header against the model's (``expected``: its
+    state dict on the meta device), before any tensor is read."""
     from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(folder / WEIGHTS), framework="pt") as f:
-            found = {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}  # noqa: SIM118
+            found = {name: (tuple(f.get_slice(name).get_shape()), f.get_slice(name).get_dtype()) for name in f.keys()}  # noqa: SIM118
     except (SafetensorError, OSError, ValueError) as exc:
         raise _refuse(folder, f"{WEIGHTS} is damaged or not a safetensors file ({exc})") from None
     missing = sorted(set(expected) - set(found))
     unknown = sorted(set(found) - set(expected))
-    wrong = sorted(n for n in set(found) & set(expected) if found[n] != tuple(expected[n]))
-    if missing or unknown or wrong:
+    common = set(found) & set(expected)
+    wrong = sorted(n for n in common if found[n][0] != tuple(expected[n].shape))
+    types = sorted(n for n in common if found[n][1] != _DTYPES.get(expected[n].dtype, str(expected[n].dtype)))
+    if missing or unknown or wrong or types:
+        labels = (("missing", missing), ("unknown", unknown), ("wrong shape", wrong), ("wrong dtype", types))
         detail = "; ".join(
-            f"{label}: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
-            for label, names in (("missing", missing), ("unknown", unknown), ("wrong shape", wrong))
-            if names
+            f"{label}: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}" for label, names in labels if names
         )
         raise _refuse(folder, f"{WEIGHTS} does not fit its config ({detail})")
 
@@ -217,8 +226,8 @@ def load_checkpoint(folder: str | os.PathLike[str], device: str | torch.device =
     config = _read_config(folder)
     cfg = _model_config(folder, config)
     with torch.device("meta"):  # shapes without memory
-        shapes = {name: t.shape for name, t in FusedModel(cfg).state_dict().items()}
-    if sum(math.prod(shape) for shape in shapes.values()) > MAX_PARAMETERS:
+        shapes = FusedModel(cfg).state_dict()
+    if sum(math.prod(t.shape) for t in shapes.values()) > MAX_PARAMETERS:
         raise _refuse(folder, f"the model would have over {MAX_PARAMETERS:,} parameters")
     _check_weights(folder, shapes)
     try:

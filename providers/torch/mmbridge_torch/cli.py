@@ -55,6 +55,7 @@ def run_training(**kwargs: Any) -> dict[str, Any]:
 
         report = train(options, on_update=update)
     finally:
-        bar.stop()
+        if bar.live.is_started:  # a refusal before the first step leaves no empty line behind
+            bar.stop()
     console.print(f"best checkpoint: {Path(options.out) / 'best'}  {report}")
     return report

@@ -91,8 +91,33 @@ def preflight(options: TrainOptions) -> torch.device:
         raise ConfigError("--image-tokens objects replaces the image encoder: drop --backbone, or use grid")
     out = writable_folder(options.out)
     if options.resume and (out / "last").exists():
-        check_resumable(out / "last")  # a damaged last/ fails now, not after the data is prepared
+        # a damaged last/, or options that would build another model, fail now, not after the data is prepared
+        clashes = _clashes(options.model, check_resumable(out / "last"))
+        if clashes:
+            raise ConfigError(
+                f"--resume: the checkpoint in {out / 'last'} was built otherwise: {', '.join(clashes)}; "
+                "drop those options to resume it, or train into another --out"
+            )
     return device
+
+
+def _clashes(asked: dict[str, Any], cfg: ModelConfig) -> list[str]:
+    """The model options given with --resume that differ from the checkpoint's, as the CLI spells them."""
+
+    def tokens(kind: Any, finder: Any) -> Any:  # --image-tokens grid, flat or shaded
+        return finder if kind == "objects" else kind
+
+    shown = {
+        name: (value, getattr(cfg, name)) for name, value in asked.items() if name not in ("image_tokens", "finder")
+    }
+    if "image_tokens" in asked:
+        shown["image_tokens"] = (
+            tokens(asked["image_tokens"], asked.get("finder", "flat")),
+            tokens(cfg.image_tokens, cfg.finder),
+        )
+    return [
+        f"--{name.replace('_', '-')} {value} (it has {has})" for name, (value, has) in shown.items() if value != has
+    ]
 
 
 def load_samples(options: TrainOptions) -> tuple[list[Sample], list[Sample]]:
@@ -136,6 +161,14 @@ def _model_for(
     if cfg.backbone != "cnn" and options.backbone_weights:
         load_trunk_weights(model.encoder.trunk, cfg.backbone, options.backbone_weights)
     return model.to(device), vocab, answers, names, covered, choice
+
+
+def _why_not_auto(options: TrainOptions, names: Any) -> str:
+    if "image_tokens" in options.model:
+        return "as asked"
+    if options.model.get("backbone", "cnn") != "cnn":
+        return "the backbone's"
+    return "the samples carry scenes, which the grid learns from" if names else "resumed"
 
 
 class TokenChoice(NamedTuple):
@@ -364,11 +397,17 @@ def _scalars(report: dict[str, Any]) -> dict[str, float]:
 def train(options: TrainOptions, on_update: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train and return the best validation report; checkpoints go to ``options.out``/best and /last."""
     device = preflight(options)
+    if on_update and options.resume:
+        last = options.out / "last"
+        said = (
+            f"resuming {last}" if last.exists() else f"--resume: {last} does not exist yet, so training starts afresh"
+        )
+        on_update({"event": "info", "message": said})
     torch.manual_seed(options.seed)
     train_set, val_set = load_samples(options)
     model, vocab, answers, names, covered, choice = _model_for(options, train_set, device)
     data, val = _tensors(options, model, (train_set, val_set), vocab, answers, names, device)
-    tokens = choice.describe() if choice is not None else f"{model.cfg.image_tokens} (as asked)"
+    tokens = choice.describe() if choice is not None else f"{model.cfg.image_tokens} ({_why_not_auto(options, names)})"
     if on_update and answers and covered is not None:  # said once the data has proved readable
         on_update({"event": "info", "message": f"{len(answers):,} answers cover {covered:.1%} of the vqa samples"})
         on_update({"event": "info", "message": f"image tokens: {tokens}"})
