@@ -37,15 +37,22 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from ..config import load_config
+        from ..errors import ProviderError
         from ..eval.cascade_fit import fit_thresholds, toml_table
         from ..eval.evaluate import evaluate
         from ..eval.rows import read_rows
+        from ..eval.summary import failed_providers
 
         if len(provider) != 2:
             raise typer.BadParameter("give two providers: --provider CHEAP --provider STRONG")
         if (target_accuracy is None) == (budget_usd is None):
             raise typer.BadParameter("give one of --target-accuracy and --budget-usd")
-        asyncio.run(evaluate(provider, dataset, out, limit=limit, seed=seed, config=load_config(config)))
+        summary = asyncio.run(evaluate(provider, dataset, out, limit=limit, seed=seed, config=load_config(config)))
+        if failed := failed_providers(summary):
+            raise ProviderError(
+                f"every call to {', '.join(failed)} failed (the error rows in {out / 'samples.jsonl'} say why); "
+                "fix it and rerun cascade fit"
+            )
         fitted = fit_thresholds(
             read_rows(out / "samples.jsonl"),
             provider[0],

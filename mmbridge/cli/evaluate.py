@@ -14,6 +14,8 @@ from .bounded import option
 
 DEMO_DATASET = "builtin:shapes?split=test&images=2000"
 STAND_IN = "api-standin"
+#: exit code of a run that finished, but in which some provider answered nothing (every call failed)
+FINISHED_WITH_ERRORS = 3
 
 
 def _run(
@@ -27,6 +29,7 @@ def _run(
     config: Path | None,
     restart: bool = False,
     keep_errors: bool = False,
+    allow_errors: bool = False,
     extra: dict[str, Any] | None = None,
     batch: dict[str, Any] | None = None,
 ) -> None:
@@ -36,6 +39,7 @@ def _run(
     from ..eval.cascade_chart import cascade_sentence
     from ..eval.evaluate import evaluate
     from ..eval.report import terminal_table
+    from ..eval.summary import failed_providers
 
     wanted = {t.strip() for t in tasks.split(",")} if tasks else None
     unknown = (wanted or set()) - {"vqa", "caption", "verify"}
@@ -66,6 +70,14 @@ def _run(
     for cascade in summary.get("cascades", []):
         console.print(cascade_sentence(cascade), markup=False, highlight=False)
     console.print(f"report: {(out / 'report.html').resolve()}  (also report.md, summary.json, samples.jsonl)")
+    failed = failed_providers(summary)
+    if failed and not allow_errors:
+        typer.echo(
+            f"error: every call to {', '.join(failed)} failed (the error rows in {out / 'samples.jsonl'} say why); "
+            "fix it and rerun to ask again, or pass --allow-errors",
+            err=True,
+        )
+        raise typer.Exit(FINISHED_WITH_ERRORS)
 
 
 def _paces(given: list[str], providers: list[str]) -> dict[str, int] | None:
@@ -107,6 +119,10 @@ def register(app: typer.Typer) -> None:
         keep_errors: Annotated[
             bool, typer.Option("--keep-errors", help="On a rerun, keep error rows instead of asking them again.")
         ] = False,
+        allow_errors: Annotated[
+            bool,
+            typer.Option("--allow-errors", help="Exit 0 even when a provider answered nothing (default: exit 3 then)."),
+        ] = False,
         batch: Annotated[
             bool,
             typer.Option(
@@ -142,7 +158,20 @@ def register(app: typer.Typer) -> None:
             options["executor"] = RayOptions(
                 address=ray_address, actors=actors, actor_cpus=actor_cpus, actor_gpus=actor_gpus
             )
-        _run(provider, dataset, out, tasks, limit, concurrency, seed, config, restart, keep_errors, batch=options)
+        _run(
+            provider,
+            dataset,
+            out,
+            tasks,
+            limit,
+            concurrency,
+            seed,
+            config,
+            restart,
+            keep_errors,
+            allow_errors,
+            batch=options,
+        )
 
     @app.command()
     def demo(

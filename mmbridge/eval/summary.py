@@ -153,3 +153,13 @@ def summarize(
                 summary["pairs"].append(pair)
     summary["cascades"] = cascade_analysis(keyed, providers, tasks)
     return summary
+
+
+def failed_providers(summary: dict[str, Any]) -> list[str]:
+    """The providers of ``summary`` that answered nothing and failed at least once: a bad key, a dead
+    server, a model that does not exist (a provider that does no task of the run fails nothing)."""
+    return [
+        name
+        for name, entry in summary["providers"].items()
+        if not any(t["answered"] for t in entry["tasks"].values()) and any(t["errors"] for t in entry["tasks"].values())
+    ]
