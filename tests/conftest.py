@@ -1,4 +1,4 @@
-"""Shared fixtures: small pictures written in several formats."""
+"""Shared fixtures: small pictures written in several formats, a loopback OpenAI server, one Ray cluster."""
 
 from __future__ import annotations
 
@@ -56,3 +56,14 @@ def openai_server():
 
     with OpenAICompatibleServer(max_seconds=120) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray cluster for the whole test session (2 CPUs, no dashboard), shut down at the end."""
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()

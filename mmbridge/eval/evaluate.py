@@ -132,7 +132,8 @@ async def evaluate(
         gc.freeze()
         try:
             offline = _offline(clients, batch)
-            record = await asyncio.to_thread(record_run, out, identity, restart=restart)
+            ids = {s.id for s in samples}
+            record = await asyncio.to_thread(record_run, out, identity, ids, restart=restart)
             paces = {name: _pace(name, client, concurrency) for name, client in clients.items()}
             rows, reasked = await run_eval(
                 clients,

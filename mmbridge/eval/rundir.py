@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from ..data.sample import Sample
 from ..errors import RunError
 from ..offline import OFFLINE_FOLDER, running_batches
 from ..provider import Provider, identity_of
-from .rows import ROWS_FILE
+from .rows import ROWS_FILE, Row, read_rows
 
 __all__ = ["RUN_FILE", "exclusive", "record_run", "row_source", "run_identity"]
 
@@ -91,14 +91,30 @@ def row_source(identity: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+def _belonging(sample_ids: set[str], sources: Mapping[str, str]) -> Callable[[Row], str | None]:
+    """What is wrong with a row that another run, provider or config wrote (None: it is this run's)."""
+
+    def wrong(row: Row) -> str | None:
+        if row.sample_id not in sample_ids:
+            return f"sample {row.sample_id!r} is not one of this run's samples"
+        if row.provider not in sources:
+            return f"provider {row.provider!r} is not one of this run's ({', '.join(sorted(sources))})"
+        if row.source is not None and row.source != sources[row.provider]:
+            return f"the row was written by another config of provider {row.provider!r}"
+        return None
+
+    return wrong
+
+
 def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     keys = sorted(set(old) | set(new))
     return ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
 
 
-def record_run(out: Path, identity: dict[str, Any], *, restart: bool = False) -> dict[str, Any]:
-    """Check ``identity`` against the folder's run.json and write the merged record, before any
-    request; returns that record (its providers: this run's and those of earlier runs in ``out``)."""
+def record_run(out: Path, identity: dict[str, Any], sample_ids: set[str], *, restart: bool = False) -> dict[str, Any]:
+    """Check ``identity`` against the folder's run.json, and the rows already there against the run
+    (``sample_ids`` and the providers' identities), then write the merged record, before any request;
+    returns that record (its providers: this run's and those of earlier runs in ``out``)."""
     path = out / RUN_FILE
     if restart:
         if running := running_batches(out):
@@ -132,6 +148,8 @@ def record_run(out: Path, identity: dict[str, Any], *, restart: bool = False) ->
                 "use another --out, or --restart to start afresh"
             )
         identity = {**identity, "providers": {**previous["providers"], **identity["providers"]}}
+    sources = {name: row_source(mine) for name, mine in identity["providers"].items()}
+    read_rows(out / ROWS_FILE, _belonging(sample_ids, sources))  # before run.json names this config
     with atomic_write(path) as f:
         json.dump(identity, f, indent=2)
     return identity

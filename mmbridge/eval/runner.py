@@ -103,24 +103,12 @@ async def run_eval(
     config the workers build their providers from, and the pool's options), the other providers'
     requests are answered on a Ray cluster (:mod:`mmbridge.eval.on_ray`).
 
-    ``sources`` (default: the clients') maps every provider the run has to ``row_source`` of its
-    identity: each new row is stamped with its own, and a row already in ``out`` of another sample,
-    provider or config is refused with its line number.
+    ``sources`` (default: the clients') maps each provider to ``row_source`` of its identity, stamped
+    on every row it writes (``rundir.record_run`` has checked the rows already in ``out`` against them).
     """
     path = out / ROWS_FILE
     sources = dict(sources or {name: row_source(identity_of(c.provider)) for name, c in clients.items()})
-    ids = {s.id for s in samples}
-
-    def belongs(row: Row) -> str | None:
-        if row.sample_id not in ids:
-            return f"sample {row.sample_id!r} is not one of this run's samples"
-        if row.provider not in sources:
-            return f"provider {row.provider!r} is not one of this run's ({', '.join(sorted(sources))})"
-        if row.source is not None and row.source != sources[row.provider]:
-            return f"the row was written by another config of provider {row.provider!r}"
-        return None
-
-    found = {row.key: row for row in await asyncio.to_thread(read_rows, path, belongs)}
+    found = {row.key: row for row in await asyncio.to_thread(read_rows, path)}
     done = {key for key, row in found.items() if row.error is None or keep_errors}
     wanted = [(s, name) for s in samples for name in clients]
     todo = [(s, name) for s, name in wanted if (s.id, name) not in done]
