@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sqlite3
 import time
 import weakref
 from collections.abc import Iterator
@@ -71,6 +72,20 @@ def open_store(directory: Path) -> Any:
         raise CacheError(f"the answer cache {directory} is a file, not a folder; move it, or set [cache] dir")
     with guarded(directory, "open"):
         return diskcache.Cache(str(directory))
+
+
+def close_store(store: Any, directory: Path) -> None:
+    """Close ``store`` with its answers in the database file itself: diskcache closes only the
+    calling thread's connection, and SQLite folds its write-ahead log into the file when the last
+    one closes, so with reads and writes made on other threads the log would wait for the collector.
+    A checkpoint from a connection of our own does it now (best effort: a read-only or damaged
+    cache stays as it is, and says so on its next use)."""
+    store.close()
+    with (
+        contextlib.suppress(sqlite3.Error),
+        contextlib.closing(sqlite3.connect(directory / "cache.db", timeout=1)) as db,
+    ):
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def request_key(identity: dict[str, Any], request: Request, image_hash: str) -> str:
@@ -192,5 +207,5 @@ class Cached(WrapperProvider):
         return response.model_copy(update={"cached": True, "latency_s": time.perf_counter() - start})
 
     async def aclose(self) -> None:
-        await asyncio.to_thread(self.store.close)  # SQLite may checkpoint its log to disk here
+        await asyncio.to_thread(close_store, self.store, self.directory)
         await super().aclose()
