@@ -1,11 +1,13 @@
 """What a cascade of two evaluated providers would score and cost, from the rows already there.
 
 For every pair of a cheaper provider that reports ``confidence`` and a costlier one, and every
-task scored per sample (vqa, verify), on the samples both answered:
+task scored per sample (vqa, verify), on the samples both were asked, met as the live cascade
+would meet them (the rule of :mod:`mmbridge.wrappers.cascade_rule`: an error, an unparsed answer
+or a missing confidence at the first stage always escalates; an error at the second scores 0):
 
 - ``points``: for each threshold, the accuracy and cost per 1,000 samples if the first provider
-  answers when its confidence reaches the threshold and the second answers otherwise (the second
-  is paid only for what it is asked), and the share answered by the first;
+  answers when the rule keeps its answer and the second answers otherwise (the second is paid
+  only for what it is asked), and the share answered by the first;
 - ``single``: each provider alone, as a point on the same axes;
 - ``matches_best``: the cheapest point at least as accurate as the better single provider;
 - ``coverage_at_1pct_risk``: the largest share the first provider can answer, most confident
@@ -21,12 +23,15 @@ from typing import Any
 
 import numpy as np
 
+from ..wrappers.cascade_rule import stays, sureness
 from .rows import Row
 
 __all__ = ["cascade_analysis", "cascade_curve", "paired"]
 
 MAX_POINTS = 101
 RISK = 0.01
+#: the tasks scored per sample, where a cascade's accuracy can be counted
+SCORED = ("vqa", "verify")
 
 
 def _cost_per_1000(rows: list[Row]) -> float:
@@ -37,13 +42,15 @@ def cascade_curve(
     confidence: np.ndarray, first: np.ndarray, second: np.ndarray, cost_first: np.ndarray, cost_second: np.ndarray
 ) -> list[dict[str, float]]:
     """Accuracy, cost per 1,000 and local share for each threshold (at most MAX_POINTS of them,
-    taken at quantiles of the confidences, plus "always escalate")."""
+    taken at quantiles of the confidences that can stay, plus "always escalate"); ``confidence`` is
+    each first answer's ``sureness``."""
     n = len(confidence)
     levels = np.linspace(0, 1, MAX_POINTS - 1)  # thresholds are confidences that occur, not interpolated
-    candidates = np.unique(np.quantile(confidence, levels, method="lower")) if n else np.array([])
+    finite = confidence[np.isfinite(confidence)]
+    candidates = np.unique(np.quantile(finite, levels, method="lower")) if len(finite) else np.array([])
     points = []
     for threshold in [*candidates.tolist(), float("inf")]:
-        local = confidence >= threshold
+        local = stays(confidence, threshold)
         score = np.where(local, first, second)
         cost = cost_first.sum() + cost_second[~local].sum()
         points.append(
@@ -59,6 +66,7 @@ def cascade_curve(
 
 def _coverage(confidence: np.ndarray, first: np.ndarray) -> dict[str, float | None]:
     order = np.argsort(-confidence, kind="stable")
+    order = order[np.isfinite(confidence[order])]  # an answer that can never stay covers nothing
     ranked = confidence[order]
     risk = np.cumsum(1 - first[order]) / np.arange(1, len(order) + 1)
     # a threshold takes every sample of equal confidence or none: cut only where confidence drops
@@ -67,29 +75,24 @@ def _coverage(confidence: np.ndarray, first: np.ndarray) -> dict[str, float | No
     if not len(ok):
         return {"share": 0.0, "threshold": None}
     k = int(ok.max())
-    return {"share": round((k + 1) / len(order), 6), "threshold": round(float(ranked[k]), 6)}
+    return {"share": round((k + 1) / len(confidence), 6), "threshold": round(float(ranked[k]), 6)}
 
 
 def paired(a: str, b: str, task: str, keyed: dict[str, dict[str, Row]]) -> tuple[np.ndarray, ...] | None:
-    """(confidence of a, score of a, score of b, cost of a, cost of b) on the samples of ``task``
-    both answered and scored, where ``a`` gave a confidence; None when there are none."""
+    """(sureness of a, score of a, score of b, cost of a, cost of b) on the samples of ``task`` (vqa
+    or verify) both were asked; a failed or unscored answer scores 0. None when there are none, or
+    when ``a`` gave no confidence at all (no threshold could ever keep its answers)."""
     both = [
         (ra, keyed[b][sid])
         for sid, ra in keyed[a].items()
-        if ra.task == task
-        and ra.ok
-        and ra.score is not None
-        and ra.confidence is not None
-        and sid in keyed[b]
-        and keyed[b][sid].ok
-        and keyed[b][sid].score is not None
+        if ra.task == task and not ra.unsupported and sid in keyed[b] and not keyed[b][sid].unsupported
     ]
-    if not both:
+    if task not in SCORED or not any(ra.confidence is not None and ra.ok for ra, _ in both):
         return None
     return (
-        np.array([ra.confidence for ra, _ in both], dtype=float),
-        np.array([ra.score for ra, _ in both], dtype=float),
-        np.array([rb.score for _, rb in both], dtype=float),
+        np.array([sureness(ra.confidence, ra.parsed, failed=ra.error is not None) for ra, _ in both]),
+        np.array([ra.score or 0.0 for ra, _ in both], dtype=float),
+        np.array([rb.score or 0.0 for _, rb in both], dtype=float),
         np.array([ra.cost_usd or 0.0 for ra, _ in both]),
         np.array([rb.cost_usd or 0.0 for _, rb in both]),
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..wrappers.cascade_rule import stays
 from .cascade import cascade_curve, paired
 from .rows import Row
 
@@ -58,7 +59,7 @@ def fit_thresholds(
         confidence, a, b, cost_a, cost_b = arrays
         point, met = _choose(cascade_curve(confidence, a, b, cost_a, cost_b), target_accuracy, budget_per_1000)
         threshold = point["threshold"]
-        scores = np.where(confidence >= (np.inf if threshold is None else threshold), a, b)
+        scores = np.where(stays(confidence, threshold), a, b)
         draws = rng.integers(0, len(scores), size=(resamples, len(scores)))
         low, high = np.percentile(scores[draws].mean(axis=1), [2.5, 97.5])
         out[task] = {**point, "ci95": [round(float(low), 6), round(float(high), 6)], "n": len(scores), "met": met}

@@ -63,6 +63,15 @@ class Row(BaseModel):
         return self.sample_id, self.provider
 
     @property
+    def parsed(self) -> bool:
+        """Whether the task's structured result was read from the output (as ``Response.parsed``)."""
+        if self.task is Task.VQA:
+            return self.answer is not None
+        if self.task is Task.VERIFY:
+            return self.label is not None
+        return bool((self.prediction or "").strip())
+
+    @property
     def ok(self) -> bool:
         """Answered: neither an error nor unsupported."""
         return self.error is None and not self.unsupported

@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import ProviderError, UnsupportedTaskError
 from ..provider import Provider, aclose_all, concurrency_of, identity_of
 from ..types import Request, Response, Task, Usage
+from .cascade_rule import stays, sureness
 
 __all__ = ["Cascade", "add_usage"]
 
@@ -32,11 +33,12 @@ def add_usage(a: Usage, b: Usage) -> Usage:
 class Cascade:
     """Asks ``providers`` in order and keeps the first answer that is confident enough.
 
-    A stage's answer is kept when its ``confidence`` is at least ``thresholds[task]`` and it could
-    be parsed; otherwise (no confidence, below the threshold, unparsed, or a ``ProviderError``) the
-    next stage is asked. The last stage's answer is kept whatever its confidence. A task with no
-    threshold never stops early. The ``Response`` names the stage that answered (``provider``),
-    the stages asked before it (``escalated_from``), and adds up every call's ``usage``.
+    A stage's answer is kept by the rule of :mod:`mmbridge.wrappers.cascade_rule` (parsed, with a
+    confidence of at least ``thresholds[task]``); otherwise (no confidence, below the threshold,
+    unparsed, or a ``ProviderError``) the next stage is asked. The last stage's answer is kept
+    whatever its confidence. A task with no threshold never stops early. The ``Response`` names the
+    stage that answered (``provider``), the stages asked before it (``escalated_from``), and adds up
+    every call's ``usage``.
 
     Each stage keeps its own cache and retries (built by ``stack.build_stack``); the cascade's
     own answer is not cached, so changing a threshold never replays an old decision.
@@ -73,10 +75,6 @@ class Cascade:
             "thresholds": {t.value: v for t, v in sorted(self.thresholds.items())},
         }
 
-    def _sure(self, response: Response) -> bool:
-        threshold = self.thresholds.get(response.task)
-        return threshold is not None and response.confidence is not None and response.confidence >= threshold
-
     async def generate(self, request: Request) -> Response:
         start = time.perf_counter()
         stages = [p for p in self.providers if request.task in p.capabilities]
@@ -94,7 +92,7 @@ class Cascade:
                 asked.append(provider.name)
                 continue
             usage = add_usage(usage, response.usage)
-            if last or (response.parsed and self._sure(response)):
+            if last or stays(sureness(response.confidence, response.parsed), self.thresholds.get(request.task)):
                 return response.model_copy(
                     update={
                         "usage": usage,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from mmbridge.data.sample import Sample
 from mmbridge.eval.report import render_html
 from mmbridge.eval.rows import Row
@@ -24,8 +26,8 @@ def _rows() -> tuple[list[Row], list[Sample]]:
     rows = []
     for i, (sure, right) in enumerate(zip(SURE, LOCAL_RIGHT, strict=True)):
         common = {"sample_id": f"s{i}", "task": Task.VQA, "latency_s": 0.01}
-        rows.append(Row(provider="local", score=right, confidence=sure, cost_usd=0.0, **common))
-        rows.append(Row(provider="gpt", score=1.0, cost_usd=0.001, **common))
+        rows.append(Row(provider="local", answer="red", score=right, confidence=sure, cost_usd=0.0, **common))
+        rows.append(Row(provider="gpt", answer="red", score=1.0, cost_usd=0.001, **common))
     return rows, samples
 
 
@@ -100,3 +102,91 @@ def test_cascade_fit_evaluates_and_prints_the_table_to_paste(tmp_path: Path, cap
     shown = capsys.readouterr().out
     assert (tmp_path / "fit" / "samples.jsonl").is_file()
     assert '[providers.cascade]\ntype = "cascade"\nproviders = ["prior", "fake"]' in shown
+
+
+def test_the_live_cascade_and_the_offline_sweep_decide_alike_on_the_same_rows(shapes_png: Path) -> None:
+    """One rule: fed the same answers, the wrapper and the sweep keep the same first answers, pay the
+    same, and escalate the same errors, unparsed answers and answers without a confidence."""
+    import asyncio
+
+    from mmbridge import Client, ProviderError, Request, Response
+    from mmbridge.eval.cascade import cascade_curve, paired
+    from mmbridge.types import Usage
+    from mmbridge.wrappers import Cascade
+    from mmbridge.wrappers.cascade_rule import stays
+
+    kinds = ["sure", "unsure", "unparsed", "failed", "silent", "sure", "sure", "unsure"]
+    strong_fails = {6, 7}
+    rows = []
+    for i, kind in enumerate(kinds):
+        common = {"sample_id": f"s{i}", "task": Task.VQA}
+        rows.append(
+            Row(
+                provider="local",
+                answer=None if kind in ("unparsed", "failed") else "red",
+                confidence={"sure": 0.95, "unsure": 0.4, "unparsed": 0.99, "silent": None}.get(kind),
+                score=0.0 if kind in ("unparsed", "failed") else 1.0,
+                cost_usd=None if kind == "failed" else 0.0002,
+                error={"type": "ProviderError", "message": "out of memory"} if kind == "failed" else None,
+                **common,
+            )
+        )
+        failed = i in strong_fails
+        rows.append(
+            Row(
+                provider="gpt",
+                answer=None if failed else "blue",
+                score=None if failed else 0.5,
+                cost_usd=None if failed else 0.001,
+                error={"type": "ProviderError", "message": "503"} if failed else None,
+                **common,
+            )
+        )
+    by_stage = {(r.provider, r.sample_id): r for r in rows}
+
+    def replay(stage: str):
+        def answer(request: Request) -> Response:
+            row = by_stage[(stage, request.question)]
+            if row.error is not None:
+                raise ProviderError(row.error.message)
+            usage = Usage(cost_usd=row.cost_usd)
+            return Response(
+                task=Task.VQA,
+                text=row.answer or "?",
+                answer=row.answer,
+                confidence=row.confidence,
+                usage=usage,
+                provider=stage,
+            )
+
+        return Client("function", fn=answer, model=stage).provider
+
+    keyed = {"local": {r.sample_id: r for r in rows if r.provider == "local"}}
+    keyed["gpt"] = {r.sample_id: r for r in rows if r.provider == "gpt"}
+    sure, first, second, cost_a, cost_b = paired("local", "gpt", "vqa", keyed)
+    for threshold in (0.4, 0.95):
+        cascade = Cascade([replay("local"), replay("gpt")], thresholds={"vqa": threshold})
+
+        async def ask(i: int, cascade: Cascade = cascade) -> Response | None:
+            try:
+                return await cascade.generate(Request(task=Task.VQA, image=shapes_png, question=f"s{i}"))
+            except ProviderError:
+                return None
+
+        async def all_of(n: int = len(kinds)) -> list:
+            return await asyncio.gather(*(ask(i) for i in range(n)))
+
+        live = asyncio.run(all_of())
+        kept_live = [r is not None and r.escalated_from == () for r in live]
+        kept_offline = stays(sure, threshold).tolist()
+        assert kept_live == kept_offline, threshold
+        assert kept_live[2] is False and kept_live[3] is False and kept_live[4] is False  # unparsed, failed, silent
+        # what the live cascade paid and scored, against the sweep's point at this threshold
+        # (a call that failed at the last stage returns no usage: those samples are compared by decision only)
+        answered = [i for i, r in enumerate(live) if r is not None]
+        paid = sum(live[i].usage.cost_usd or 0.0 for i in answered)
+        offline_paid = sum(cost_a[i] + (0.0 if kept_offline[i] else cost_b[i]) for i in answered)
+        assert paid == pytest.approx(offline_paid)
+        assert len(answered) == len(kinds) - (not kept_live[7])  # the strong stage fails sample 7 when asked
+        point = next(p for p in cascade_curve(sure, first, second, cost_a, cost_b) if p["threshold"] == threshold)
+        assert point["local_share"] == pytest.approx(sum(kept_live) / len(kinds))
