@@ -33,7 +33,11 @@ def test_fake_answers_are_deterministic_and_derived_from_the_request(shapes_png:
         assert first.answer == "red" and first.provider == "fake" and first.model == "fake-1"
         assert first.latency_s is not None and first.usage.cost_usd == 0.0
         assert client.caption(shapes_png).text == "a picture with something red in it"
-        assert client.verify(shapes_png, "there is a circle").label in (True, False)
+        verdict = client.verify(shapes_png, "there is a circle")
+        assert (
+            verdict.label is not None
+            and client.verify(shapes_png, "there is a circle", cache=False).label == verdict.label
+        )
         closed = client.ask(shapes_png, "Which shape?", choices=["circle", "square"])
         assert closed.answer in ("circle", "square")
     with Client("fake", seed=1) as other:

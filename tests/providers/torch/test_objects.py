@@ -74,8 +74,8 @@ def test_data_without_scenes_trains_object_tokens_that_answer_all_three_tasks(tm
         "torch", config=Config(cache=CacheConfig(enabled=False)), checkpoint=str(tmp_path / "run" / "best")
     ) as c:
         assert c.ask(shapes_png, "What shape is the red object?").answer
-        assert c.verify(shapes_png, "the red object is a circle").label in (True, False)
-        assert isinstance(c.caption(shapes_png).text, str)
+        assert c.verify(shapes_png, "the red object is a circle").confidence >= 0.5  # the likelier side
+        assert set(c.caption(shapes_png).text.split()) <= set(ckpt.vocab.words)
 
 
 @pytest.mark.parametrize(
