@@ -26,7 +26,7 @@ from ..errors import (
 )
 from ..types import Request as MMRequest
 from ..types import Response, Task
-from ..wire import chat_completion, error_body
+from ..wire import WireError, answer_choices, chat_completion, error_body, read_messages
 from .limits import Admission, Overloaded, ServeLimits
 
 __all__ = ["APIError", "Chat", "send_json"]
@@ -99,37 +99,6 @@ def _from_mmbridge(exc: MMBridgeError) -> APIError:
     return APIError(500, str(exc), kind="api_error")
 
 
-def _parts(messages: Any) -> tuple[list[str], list[str]]:
-    """The texts and image URLs of the user messages."""
-    if not isinstance(messages, list) or not messages:
-        raise APIError(400, "'messages' must be a non-empty list", param="messages")
-    texts, images = [], []
-    for message in messages:
-        if not isinstance(message, dict) or message.get("role") not in ("system", "user", "assistant", "developer"):
-            raise APIError(400, "each message needs a role of system, user, assistant or developer", param="messages")
-        if message["role"] != "user":
-            continue
-        content = message.get("content")
-        parts = [{"type": "text", "text": content}] if isinstance(content, str) else content
-        if not isinstance(parts, list):
-            raise APIError(400, "message content must be a string or a list of parts", param="messages")
-        for part in parts:
-            kind = part.get("type") if isinstance(part, dict) else None
-            url = part.get("image_url") if kind == "image_url" else None
-            if kind == "text" and isinstance(part.get("text"), str):
-                texts.append(part["text"])
-            elif isinstance(url, dict) and isinstance(url.get("url"), str):
-                images.append(url["url"])
-            else:
-                raise APIError(
-                    400,
-                    f"unsupported content part {kind!r}: send text and image_url parts",
-                    code="unsupported_content",
-                    param="messages",
-                )
-    return texts, images
-
-
 def _parse(body: Any, models: dict[str, Task], limits: ServeLimits) -> tuple[str, Task, str, str, tuple | None]:
     """(model id, task, text, image URL, choices) from a chat completion body, or an APIError."""
     if not isinstance(body, dict):
@@ -142,22 +111,16 @@ def _parse(body: Any, models: dict[str, Task], limits: ServeLimits) -> tuple[str
             code="model_not_found",
             param="model",
         )
-    texts, images = _parts(body.get("messages"))
-    if len(images) != 1 or len(images) > limits.max_images:
+    try:
+        request = read_messages(body.get("messages"))
+        choices = answer_choices(body.get("response_format"))
+    except WireError as exc:
+        raise APIError(400, str(exc), code=exc.code, param=exc.param) from None
+    if len(request.images) != 1 or len(request.images) > limits.max_images:
         raise APIError(
-            400, f"send exactly one image_url part (got {len(images)})", code="image_count", param="messages"
+            400, f"send exactly one image_url part (got {len(request.images)})", code="image_count", param="messages"
         )
-    choices = None
-    fmt = body.get("response_format")
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        try:
-            enum = fmt["json_schema"]["schema"]["properties"]["answer"]["enum"]
-            choices = tuple(str(c) for c in enum)
-        except (KeyError, TypeError):
-            raise APIError(
-                400, "a json_schema response_format must have an enum 'answer' property", param="response_format"
-            ) from None
-    return model, models[model], "\n".join(texts).strip(), images[0], choices
+    return model, models[model], request.prompt, request.images[0], choices
 
 
 def _completion(model: str, response: Response, structured: bool) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from ..wire import chat_completion, error_body
+from ..wire import ChatRequest, WireError, answer_choices, chat_completion, error_body, read_messages
 from .batch_api import BatchFault, BatchStore, BatchTiming, parse_multipart
 
 __all__ = [
@@ -106,36 +106,27 @@ class RecordedRequest:
 
     @property
     def prompt(self) -> str:
-        return _user_text(self.body or {})
+        return _read(self.body or {}).prompt
 
     @property
     def image_urls(self) -> list[str]:
-        parts = _user_parts(self.body or {})
-        return [p["image_url"]["url"] for p in parts if p.get("type") == "image_url"]
+        return _read(self.body or {}).images
 
 
-def _user_parts(body: dict[str, Any]) -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = []
-    for message in body.get("messages", []):
-        content = message.get("content")
-        if isinstance(content, str):
-            parts.append({"type": "text", "text": content})
-        elif isinstance(content, list):
-            parts.extend(p for p in content if isinstance(p, dict))
-    return parts
-
-
-def _user_text(body: dict[str, Any]) -> str:
-    return "\n".join(p.get("text", "") for p in _user_parts(body) if p.get("type") == "text")
+def _read(body: dict[str, Any]) -> ChatRequest:
+    """The request as serve reads it (``mmbridge.wire``); a body that does not follow the format reads as empty."""
+    try:
+        return read_messages(body.get("messages"))
+    except WireError:
+        return ChatRequest([], [])
 
 
 def default_responder(body: dict[str, Any]) -> str:
     """A structured answer (the first enum value) when asked for one, else a final 'Answer:' line."""
-    fmt = body.get("response_format") or {}
-    if fmt.get("type") == "json_schema":
-        enum = fmt["json_schema"]["schema"]["properties"]["answer"]["enum"]
-        return json.dumps({"answer": enum[0]})
-    text = _user_text(body).lower()
+    choices = answer_choices(body.get("response_format"))
+    if choices:
+        return json.dumps({"answer": choices[0]})
+    text = _read(body).prompt.lower()
     if "statement" in text:
         return "The statement holds.\nAnswer: yes"
     if "question" in text:
@@ -236,8 +227,8 @@ class OpenAICompatibleServer:
 
     def _completion(self, body: dict[str, Any]) -> dict[str, Any]:
         text = self.responder(body)
-        images = sum(1 for p in _user_parts(body) if p.get("type") == "image_url")
-        prompt_tokens = len(_user_text(body)) // 4 + 85 * images
+        request = _read(body)
+        prompt_tokens = len(request.prompt) // 4 + 85 * len(request.images)
         completion_tokens = max(1, len(text) // 4)
         return chat_completion(body.get("model", "unknown"), text, prompt_tokens, completion_tokens)
 
