@@ -113,6 +113,15 @@ class Usage(BaseModel):
     cost_usd: float | None = Field(default=None, ge=0)
 
 
+def was_parsed(task: Task, answer: str | None, label: bool | None, text: str | None) -> bool:
+    """Whether an output's structured result was read: vqa's answer, verify's label, a caption's text."""
+    if task is Task.VQA:
+        return answer is not None
+    if task is Task.VERIFY:
+        return label is not None
+    return bool((text or "").strip())
+
+
 class Response(BaseModel):
     """A provider's answer. ``text`` is the raw output; ``answer`` and ``label`` are extracted from it."""
 
@@ -140,8 +149,4 @@ class Response(BaseModel):
     @property
     def parsed(self) -> bool:
         """Whether the task's structured result could be read from the output."""
-        if self.task is Task.VQA:
-            return self.answer is not None
-        if self.task is Task.VERIFY:
-            return self.label is not None
-        return bool(self.text.strip())
+        return was_parsed(self.task, self.answer, self.label, self.text)

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..atomic import atomic_write
 from ..errors import RunError
-from ..types import Task
+from ..types import Task, was_parsed
 
 __all__ = ["ROWS_FILE", "Row", "RowError", "compact_rows", "read_rows"]
 
@@ -65,11 +65,7 @@ class Row(BaseModel):
     @property
     def parsed(self) -> bool:
         """Whether the task's structured result was read from the output (as ``Response.parsed``)."""
-        if self.task is Task.VQA:
-            return self.answer is not None
-        if self.task is Task.VERIFY:
-            return self.label is not None
-        return bool((self.prediction or "").strip())
+        return was_parsed(self.task, self.answer, self.label, self.prediction)
 
     @property
     def ok(self) -> bool:
