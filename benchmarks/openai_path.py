@@ -75,7 +75,7 @@ def payload_for(c: Client, image: Path, question: str) -> dict:
     provider = c.provider
     while hasattr(provider, "inner"):
         provider = provider.inner
-    return provider._payload(Request.vqa(c.image(image), question))
+    return provider.request_body(Request.vqa(c.image(image), question))
 
 
 def overhead(url: str) -> None:

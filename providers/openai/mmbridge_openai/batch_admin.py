@@ -6,19 +6,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .batch_state import TERMINAL, load_state, save_state
-from .errors import translate_errors
 
 if TYPE_CHECKING:
-    from .provider import OpenAIProvider
+    from .surface import BatchSurface
 
 __all__ = ["batch_status"]
 
 
-async def batch_status(provider: OpenAIProvider, folder: Path, *, cancel: bool = False) -> list[dict[str, Any]]:
+async def batch_status(provider: BatchSurface, folder: Path, *, cancel: bool = False) -> list[dict[str, Any]]:
     """Refresh (and with ``cancel``, cancel the running) batches recorded in ``folder/NAME.json``."""
     path = folder / f"{provider.name}.json"
     state = load_state(path, provider.name)
-    client = provider._new_client()
+    client = provider.new_client()
     try:
         rows = await _refresh(provider, state.batches, client, cancel)
     finally:
@@ -28,11 +27,11 @@ async def batch_status(provider: OpenAIProvider, folder: Path, *, cancel: bool =
     return rows
 
 
-async def _refresh(provider: OpenAIProvider, batches: list[Any], client: Any, cancel: bool) -> list[dict[str, Any]]:
+async def _refresh(provider: BatchSurface, batches: list[Any], client: Any, cancel: bool) -> list[dict[str, Any]]:
     rows = []
     for record in batches:
         if record.batch_id is not None and record.status not in TERMINAL:
-            with translate_errors(provider.name, [provider._key.get_secret_value()], provider.options.timeout_s):
+            with provider.translating():
                 batch = await (client.batches.cancel if cancel else client.batches.retrieve)(record.batch_id)
             counts = batch.request_counts
             record.status = batch.status

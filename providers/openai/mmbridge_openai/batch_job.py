@@ -21,12 +21,11 @@ from mmbridge.types import Response
 
 from .batch_lines import ENDPOINT, fill_file
 from .batch_state import TERMINAL, BatchRecord, load_state, save_state
-from .errors import status_error, translate_errors
 
 if TYPE_CHECKING:
     import openai
 
-    from .provider import OpenAIProvider
+    from .surface import BatchSurface
 
 __all__ = ["BatchJob"]
 
@@ -38,7 +37,7 @@ MAX_POLL_FAILURES = 10
 
 
 class BatchJob:
-    def __init__(self, provider: OpenAIProvider, settings: OfflineSettings) -> None:
+    def __init__(self, provider: BatchSurface, settings: OfflineSettings) -> None:
         self.provider = provider
         self.name = provider.name
         self.settings = settings
@@ -52,12 +51,8 @@ class BatchJob:
     def _notify(self, message: str) -> None:
         self.settings.notify(f"{self.name}: {message}")
 
-    def _errors(self) -> Any:
-        o = self.provider
-        return translate_errors(self.name, [o._key.get_secret_value()], o.options.timeout_s)
-
     async def run(self, items: Mapping[str, OfflineItem]) -> AsyncIterator[list[Outcome]]:
-        client = self.provider._new_client()  # the job's own: it waits on this loop for hours, not on the portal
+        client = self.provider.new_client()  # the job's own: it waits on this loop for hours, not on the portal
         try:
             async for chunk in self._run(client, items):
                 yield chunk
@@ -94,7 +89,7 @@ class BatchJob:
         pending, first, rejected = iter(new), None, []
 
         def body(custom_id: str) -> dict[str, Any]:
-            return self.provider._payload(items[custom_id].request())
+            return self.provider.request_body(items[custom_id].request())
 
         while True:
             path = self.path.parent / f".{self.name}-input-{len(self.state.batches)}.jsonl.tmp"
@@ -113,7 +108,7 @@ class BatchJob:
                     for cid, why in written.rejected.items()
                 ]
                 if written.custom_ids:
-                    with self._errors(), path.open("rb") as f:
+                    with self.provider.translating(), path.open("rb") as f:
                         uploaded = await client.files.create(file=(f"{self.name}-input.jsonl", f), purpose="batch")
                     lines = {cid: (items[cid].sample_id, items[cid].provider) for cid in written.custom_ids}
                     record = BatchRecord(input_file_id=uploaded.id, lines=lines)
@@ -126,7 +121,7 @@ class BatchJob:
                 return rejected
 
     async def _create(self, client: openai.AsyncOpenAI, record: BatchRecord) -> None:
-        with self._errors():
+        with self.provider.translating():
             batch = await client.batches.create(
                 input_file_id=record.input_file_id,
                 endpoint=ENDPOINT,
@@ -139,7 +134,7 @@ class BatchJob:
 
     async def _adopt_or_create(self, client: openai.AsyncOpenAI, record: BatchRecord) -> None:
         """A batch whose creation a kill interrupted: find it by its input file, else create it now."""
-        with self._errors():
+        with self.provider.translating():
             async for batch in client.batches.list(limit=100):
                 if batch.input_file_id == record.input_file_id:
                     record.batch_id, record.status = batch.id, batch.status
@@ -161,7 +156,7 @@ class BatchJob:
         while live:
             for record in list(live):
                 try:
-                    with self._errors():
+                    with self.provider.translating():
                         batch = await client.batches.retrieve(str(record.batch_id))
                     failures = 0
                 except ProviderError as exc:
@@ -234,7 +229,7 @@ class BatchJob:
     async def _lines(self, client: openai.AsyncOpenAI, file_id: str) -> AsyncIterator[list[str]]:
         """A result file's lines, streamed, CHUNK at a time."""
         chunk: list[str] = []
-        with self._errors():
+        with self.provider.translating():
             async with client.files.with_streaming_response.content(file_id) as response:
                 async for line in response.iter_lines():
                     if line.strip():
@@ -263,10 +258,8 @@ class BatchJob:
             return BatchError(str(error.get("message") or "no message"), code=error.get("code"), provider=self.name)
         status = response.get("status_code")
         if status != 200:
-            return status_error(
-                self.name, int(status or 500), response.get("body"), [self.provider._key.get_secret_value()]
-            )
+            return self.provider.status_error(int(status or 500), response.get("body"))
         try:
-            return self.provider._batch_response(item.request(), response.get("body") or {})
+            return self.provider.read_body(item.request(), response.get("body") or {})
         except (ValueError, TypeError) as exc:
             return ProviderResponseError(f"unreadable batch answer ({type(exc).__name__})", provider=self.name)

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from mmbridge.types import Request, Response, Task, Usage
 
 from . import OpenAIOptions
 from .clients import SDKClients
-from .errors import translate_errors
+from .errors import status_error, translate_errors
 from .prices import cost_usd, price_for
 from .prompts import render, templates_fingerprint
 
@@ -73,9 +74,11 @@ class OpenAIProvider(BaseProvider):
             key = "unused"  # local servers (vLLM, Ollama, mmbridge serve) often need none; the SDK needs one
         self._key = SecretStr(key)
         self._price = price_for(options.model, options.prices)
-        self._sdk = SDKClients(self._new_client, name)
+        self._sdk = SDKClients(self.new_client, name)
 
-    def _new_client(self) -> openai.AsyncOpenAI:
+    # -- the surface the Batch API code uses (surface.BatchSurface) -----------------------------
+
+    def new_client(self) -> openai.AsyncOpenAI:
         return openai.AsyncOpenAI(
             api_key=self._key.get_secret_value(),
             base_url=self.base_url,
@@ -99,7 +102,13 @@ class OpenAIProvider(BaseProvider):
             "structured_output": o.structured_output,
         }
 
-    def _payload(self, request: Request) -> dict[str, Any]:
+    def translating(self) -> AbstractContextManager[None]:
+        return translate_errors(self.name, [self._key.get_secret_value()], self.options.timeout_s)
+
+    def status_error(self, status: int, body: Any) -> Exception:
+        return status_error(self.name, status, body, [self._key.get_secret_value()])
+
+    def request_body(self, request: Request) -> dict[str, Any]:
         o = self.options
         image_url = request.image.to_data_url(max_side=o.max_image_side)
         content = [
@@ -120,11 +129,13 @@ class OpenAIProvider(BaseProvider):
 
     async def _generate(self, request: Request) -> Response:
         # a large picture may be decoded, shrunk and re-encoded here: tens of ms, so not on the loop
-        payload = await asyncio.to_thread(self._payload, request) if request.image.heavy else self._payload(request)
-        with translate_errors(self.name, [self._key.get_secret_value()], self.options.timeout_s):
+        payload = (
+            await asyncio.to_thread(self.request_body, request) if request.image.heavy else self.request_body(request)
+        )
+        with self.translating():
             return await self._sdk.chat(payload, lambda completion: self._response(request, completion))
 
-    def _batch_response(self, request: Request, body: dict[str, Any]) -> Response:
+    def read_body(self, request: Request, body: dict[str, Any]) -> Response:
         """The Response for a Batch API result line's body, by the synchronous path's rules, at batch prices."""
         from openai.types.chat import ChatCompletion
 
