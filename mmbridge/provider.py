@@ -35,6 +35,15 @@ def identity_of(provider: Provider) -> dict[str, Any]:
     return dict(identity) if identity is not None else {"name": provider.name}
 
 
+#: calls at once for a provider that sets no concurrency of its own (an evaluation, a Ray actor)
+DEFAULT_CONCURRENCY = 8
+
+
+def pace_of(provider: Provider) -> int:
+    """Calls at once an evaluation makes to ``provider``: its own concurrency, else the default."""
+    return concurrency_of(provider) or DEFAULT_CONCURRENCY
+
+
 def concurrency_of(provider: Provider) -> int | None:
     """How many calls at once a provider stack wants: the first limit a layer sets (``Limited``'s
     ``max_concurrency``), else the innermost provider's own ``concurrency``; None when none says."""

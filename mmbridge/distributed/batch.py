@@ -12,7 +12,7 @@ from ..errors import ProviderError
 from ..offline import find_layer
 from ..types import Request, Response
 from ..wrappers.cache import Cached
-from .executor import answer_on_ray, work_row
+from .executor import Pictures, answer_on_ray, work_row
 from .options import RayOptions
 
 __all__ = ["WorkerError", "ray_batch"]
@@ -48,14 +48,15 @@ def ray_batch(
         results: list[Response | Exception] = [WorkerError("Missing", "no answer came back")] * len(normalized)
         cached = find_layer(client.provider, Cached)
         work, where = [], []
+        pictures = Pictures(options)
         for index, request in enumerate(normalized):
             hit = cached.find(request) if cached is not None else None
             if hit is not None:
                 results[index] = hit
             else:
-                work.append(work_row(len(where), name, request, _picture_bytes(request)))
+                work.append(work_row(len(where), name, request, pictures.add(_picture_bytes(request))))
                 where.append(index)
-        for result in answer_on_ray(config, [name], work, options, {}):
+        for result in answer_on_ray(config, [name], work, pictures, options, {}):
             index = where[result["i"]]
             if result["response"]:
                 response = Response.model_validate_json(result["response"])

@@ -1,13 +1,14 @@
 """The Ray Data pipeline: work rows -> map_batches over a pool of Answerer actors -> result rows, streamed back.
 
-Each work row carries its picture's bytes, so workers need not share the driver's filesystem: that
-costs one copy of every picture into Ray's object store (a shapes PNG is about 2 KB; a photo a few
-hundred). An actor that dies mid-block is restarted and its block asked again, whole: no row is
+Each picture goes into Ray's object store once (``Pictures``, by content hash), however many rows
+ask about it, and work rows name it by that hash, so workers need not share the driver's
+filesystem. An actor that dies mid-block is restarted and its block asked again, whole: no row is
 lost, and since a block's rows come back only when the whole block is done, none is duplicated.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -18,11 +19,26 @@ from .limiter import LimiterActor, limits_of
 from .options import RayOptions
 from .worker import Answerer
 
-__all__ = ["answer_on_ray", "work_row"]
+__all__ = ["Pictures", "answer_on_ray", "work_row"]
 
 
-def work_row(index: int, provider: str, request: Any, image: bytes) -> dict[str, Any]:
-    """One row for the pipeline: plain columns (Arrow stores them), the picture as bytes."""
+class Pictures:
+    """Pictures put into the object store once each, by the hash of their bytes (connects to Ray)."""
+
+    def __init__(self, options: RayOptions) -> None:
+        self.ray = connect(options)
+        self.refs: dict[str, Any] = {}
+
+    def add(self, data: bytes) -> str:
+        """The key a work row names the picture by; its bytes are put in the store the first time."""
+        key = hashlib.sha256(data).hexdigest()[:32]
+        if key not in self.refs:
+            self.refs[key] = self.ray.put(data)
+        return key
+
+
+def work_row(index: int, provider: str, request: Any, picture: str) -> dict[str, Any]:
+    """One row for the pipeline: plain columns (Arrow stores them), the picture by its key in ``Pictures``."""
     return {
         "i": index,
         "provider": provider,
@@ -30,12 +46,17 @@ def work_row(index: int, provider: str, request: Any, image: bytes) -> dict[str,
         "question": request.question or "",
         "choices": "\x1f".join(request.choices) if request.choices else "",
         "statement": request.statement or "",
-        "image": image,
+        "picture": picture,
     }
 
 
 def answer_on_ray(
-    config: Config, names: list[str], rows: list[dict[str, Any]], options: RayOptions, paces: dict[str, int]
+    config: Config,
+    names: list[str],
+    rows: list[dict[str, Any]],
+    pictures: Pictures,
+    options: RayOptions,
+    paces: dict[str, int],
 ) -> Iterator[dict[str, Any]]:
     """Result rows (``i``, ``response`` JSON or "", ``error_type``, ``error_message``, ``pid``), as they finish."""
     if not rows:
@@ -52,6 +73,7 @@ def answer_on_ray(
                 "names": names,
                 "limiter": limiter,
                 "paces": paces,
+                "pictures": pictures.refs,
             },
             batch_size=min(options.block_rows, math.ceil(len(rows) / blocks)),
             batch_format="numpy",

@@ -18,12 +18,12 @@ from ..data import load_dataset
 from ..data.sample import Sample
 from ..distributed.options import RayOptions
 from ..errors import ConfigError
-from ..provider import concurrency_of
+from ..provider import pace_of
 from .offline import offline_layer
 from .report import render_html, render_markdown
 from .rows import Row
 from .rundir import exclusive, record_run, row_source, run_identity
-from .runner import DEFAULT_CONCURRENCY, run_eval
+from .runner import run_eval
 from .summary import summarize
 
 __all__ = ["evaluate", "select"]
@@ -56,7 +56,7 @@ def _pace(name: str, client: Client, given: int | Mapping[str, int] | None) -> i
         return given[name]
     if isinstance(given, int):
         return given
-    return concurrency_of(client.provider) or DEFAULT_CONCURRENCY
+    return pace_of(client.provider)
 
 
 def _offline(clients: Mapping[str, Client], asked: bool) -> frozenset[str]:

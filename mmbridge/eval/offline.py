@@ -19,8 +19,7 @@ from ..client import Client
 from ..data.sample import Sample
 from ..offline import OFFLINE_FOLDER, OfflineItem, OfflineProvider, OfflineSettings, find_layer
 from ..types import Response
-from ..wrappers.cache import Cached
-from .results import make_row, unsupported_row
+from .dispatch import Dispatch
 from .rows import Row
 
 __all__ = ["answer_offline", "offline_layer"]
@@ -36,7 +35,7 @@ def custom_id(sample_id: str, provider: str) -> str:
 
 
 async def answer_offline(
-    client: Client,
+    dispatch: Dispatch,
     name: str,
     samples: list[Sample],
     out: Path,
@@ -48,12 +47,12 @@ async def answer_offline(
 ) -> list[tuple[Sample, str]]:
     """Answer ``samples`` for provider ``name`` offline, keeping a row for each; returns the ones that
     failed (their error rows are kept too, and replaced if the caller asks them again)."""
+    client = dispatch.clients[name]
     offline = offline_layer(client)
     assert offline is not None
-    cached = find_layer(client.provider, Cached)
     asked = []
     for sample in samples:
-        if (row := unsupported_row(sample, name, client)) is not None:
+        if (row := dispatch.unsupported(sample, name)) is not None:
             keep(row)
         else:
             asked.append(sample)
@@ -64,10 +63,10 @@ async def answer_offline(
     def split() -> tuple[list[Row], dict[str, OfflineItem], dict[str, Sample]]:
         hits, items, by_id = [], {}, {}
         for sample in asked:
-            response = cached.find(request(sample)) if cached is not None else None
-            if response is not None:
-                hits.append(make_row(sample, name, response, None))
-            else:
+            first = dispatch.before(sample, name, client.image(sample.image))
+            if isinstance(first, Row):
+                hits.append(first)
+            else:  # the picture is read again when its batch line is written: thousands are not kept
                 cid = custom_id(sample.id, name)
                 items[cid], by_id[cid] = OfflineItem(sample.id, name, partial(request, sample)), sample
         return hits, items, by_id
@@ -80,16 +79,11 @@ async def answer_offline(
     notify(f"{name}: {len(items):,} requests to answer in batches ({len(hits):,} found in the cache)")
 
     def finish(chunk: list[tuple[str, Response | Exception]]) -> list[Row]:
-        rows = []
-        for cid, outcome in chunk:
-            sample = by_id[cid]
-            if isinstance(outcome, Response):
-                if cached is not None:
-                    cached.put(items[cid].request(), outcome)
-                rows.append(make_row(sample, name, outcome, None))
-            else:
-                rows.append(make_row(sample, name, None, outcome))
-        return rows
+        # a request is built again (its picture read) only for an answer, to key it in the cache
+        return [
+            dispatch.after(by_id[cid], name, items[cid].request if isinstance(outcome, Response) else None, outcome)
+            for cid, outcome in chunk
+        ]
 
     failed: list[tuple[Sample, str]] = []
     settings = OfflineSettings(folder=out / OFFLINE_FOLDER, notify=notify, progress=progress, poll_s=poll_s)

@@ -21,17 +21,16 @@ from ..data.sample import Sample
 from ..distributed.options import RayOptions
 from ..errors import CacheError
 from ..image import Image
-from ..provider import identity_of
+from ..provider import identity_of, pace_of
+from ..types import Response
+from .dispatch import Dispatch
 from .offline import answer_offline
 from .on_ray import answer_with_ray
-from .results import make_row, unsupported_row
+from .results import make_row
 from .rows import ROWS_FILE, Row, compact_rows, read_rows
 from .rundir import row_source
 
-__all__ = ["DEFAULT_CONCURRENCY", "ROWS_FILE", "read_rows", "run_eval"]
-
-#: calls at once for a provider that sets no concurrency of its own
-DEFAULT_CONCURRENCY = 8
+__all__ = ["ROWS_FILE", "read_rows", "run_eval"]
 #: pictures larger than this (bytes) are read in a thread, off the event loop
 LARGE_FILE = 128 * 1024
 
@@ -96,7 +95,7 @@ async def run_eval(
     many error rows of an earlier run were asked again (all of them unless ``keep_errors``).
 
     Each provider runs at its own pace: ``concurrency[name]`` calls at once (default
-    DEFAULT_CONCURRENCY), so the local model's batcher sees full batches while an API provider
+    ``provider.pace_of``), so the local model's batcher sees full batches while an API provider
     runs at its own limit, and neither waits for the other. Providers named in ``offline`` answer
     through their offline path (the Batch API; :mod:`mmbridge.eval.offline`); with
     ``fallback_sync``, what it could not answer is then asked the normal way. With ``ray`` (the
@@ -115,6 +114,7 @@ async def run_eval(
     reasked = sum(1 for s, name in todo if (s.id, name) in found)
     broken: list[CacheError] = []  # a cache that fails stops the run: answers would not be kept
     pictures = _Pictures(clients)
+    dispatch = Dispatch(clients)
     with path.open("a", encoding="utf-8") as sink, progress_bar(progress, "evaluating") as bar:
         task = bar.add_task("evaluating", total=len(todo), failed=0) if bar is not None else None
         failed = retried = 0
@@ -133,18 +133,36 @@ async def run_eval(
             if broken:
                 return
             sample, name = item
-            client = clients[name]
-            if (row := unsupported_row(sample, name, client)) is not None:
+            if (row := dispatch.unsupported(sample, name)) is not None:
                 keep(row)
                 return
+            slow = dispatch.cached(name)  # a cache hashes the picture and reads the disk: not on the loop
             try:
-                response = await client.agenerate(sample.to_request(await pictures(name, sample.image)))
+                image = await pictures(name, sample.image)
+                first = (
+                    await asyncio.to_thread(dispatch.before, sample, name, image)
+                    if slow
+                    else dispatch.before(sample, name, image)
+                )
+                if isinstance(first, Row):
+                    keep(first)
+                    return
+                try:
+                    outcome: Response | Exception = await dispatch.bare[name].generate(first)
+                except CacheError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - every failure becomes an error row, counted apart
+                    outcome = exc
+                written = slow and isinstance(outcome, Response)
+                keep(
+                    await asyncio.to_thread(dispatch.after, sample, name, first, outcome)
+                    if written
+                    else dispatch.after(sample, name, first, outcome)
+                )
             except CacheError as exc:
                 broken.append(exc)
-            except Exception as exc:  # noqa: BLE001 - every failure becomes an error row, counted apart
+            except Exception as exc:  # noqa: BLE001 - a picture that cannot be read is that row's error
                 keep(make_row(sample, name, None, exc))
-            else:
-                keep(make_row(sample, name, response, None))
 
         def notify(line: str) -> None:
             if bar is not None:
@@ -153,11 +171,11 @@ async def run_eval(
                 print(line, file=sys.stderr, flush=True)
 
         def pace(name: str) -> int:
-            return (concurrency or {}).get(name, DEFAULT_CONCURRENCY)
+            return (concurrency or {}).get(name) or pace_of(clients[name].provider)
 
         async def batched(name: str, samples: list[Sample]) -> None:
             failed = await answer_offline(
-                clients[name], name, samples, out, keep=keep, notify=notify, progress=bar, poll_s=poll_s
+                dispatch, name, samples, out, keep=keep, notify=notify, progress=bar, poll_s=poll_s
             )
             if failed and fallback_sync:
                 notify(f"{name}: asking the {len(failed):,} requests the batches did not answer synchronously")
@@ -175,7 +193,7 @@ async def run_eval(
         if ray is not None:
             remote = [item for item in todo if item[1] not in offline]
             paces = {name: pace(name) for name in clients}
-            pools.append(answer_with_ray(clients, remote, config=ray[0], options=ray[1], paces=paces, keep=keep))
+            pools.append(answer_with_ray(dispatch, remote, config=ray[0], options=ray[1], paces=paces, keep=keep))
         await asyncio.gather(*pools)
     if broken:
         raise broken[0]

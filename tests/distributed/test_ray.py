@@ -110,14 +110,17 @@ def test_the_rate_limit_holds_across_four_actors(ray_cluster, server_process: st
 
 
 def test_an_actor_killed_mid_run_loses_no_row_and_repeats_none(ray_cluster) -> None:
-    from mmbridge.distributed.executor import answer_on_ray, work_row
+    from mmbridge.distributed.executor import Pictures, answer_on_ray, work_row
 
     config = Config(cache=CacheConfig(enabled=False), providers={"slow": ProviderConfig(type="fake", delay_s=0.05)})
     image = (Path(__file__).resolve().parents[2] / "examples" / "shapes.png").read_bytes()
-    work = [work_row(i, "slow", Request.vqa(image, f"q{i}?"), image) for i in range(48)]
+    options = RayOptions(actors=2, block_rows=4)
+    pictures = Pictures(options)
+    work = [work_row(i, "slow", Request.vqa(image, f"q{i}?"), pictures.add(image)) for i in range(48)]
+    assert len(pictures.refs) == 1  # one picture in the object store for 48 rows
     seen: list[int] = []
     killed = None
-    for result in answer_on_ray(config, ["slow"], work, RayOptions(actors=2, block_rows=4), {"slow": 1}):
+    for result in answer_on_ray(config, ["slow"], work, pictures, options, {"slow": 1}):
         seen.append(result["i"])
         if killed is None:  # the actor that sent the first block is busy with its next one: kill it
             killed = result["pid"]
@@ -170,3 +173,24 @@ def test_a_rerun_on_ray_asks_only_for_the_rows_it_lacks(ray_cluster, openai_serv
     asyncio.run(evaluate(["gpt"], DATASET, out, config=config, progress=False, executor=options))
     assert len(openai_server.requests) == 32 + 20
     assert _rows(out).keys() == {(json.loads(r)["sample_id"], "gpt") for r in rows}
+
+
+def test_the_three_routes_write_the_same_rows(ray_cluster, openai_server, tmp_path: Path) -> None:
+    """This process, the Batch API and Ray answer through one dispatch: the same answers, scores and
+    row identities (latency, the cache flag and batch prices aside)."""
+    config = Config(
+        cache=CacheConfig(enabled=False),
+        providers={"gpt": ProviderConfig(type="openai", base_url=openai_server.url, batch_poll_s=0.05)},
+    )
+    routes = {
+        "local": {},
+        "batch": {"batch": True},
+        "ray": {"executor": RayOptions(actors=2, block_rows=8)},
+    }
+    seen = {}
+    for route, options in routes.items():
+        asyncio.run(evaluate(["gpt"], DATASET, tmp_path / route, config=config, progress=False, **options))
+        seen[route] = {
+            key: {k: v for k, v in row.items() if k != "cost_usd"} for key, row in _rows(tmp_path / route).items()
+        }
+    assert len(seen["local"]) == 32 and seen["local"] == seen["batch"] == seen["ray"]
