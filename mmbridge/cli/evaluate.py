@@ -67,7 +67,7 @@ def _run(
     )
     console = Console()
     console.print(terminal_table(summary))
-    for cascade in summary.get("cascades", []):
+    for cascade in summary.cascades:
         console.print(cascade_sentence(cascade), markup=False, highlight=False)
     console.print(f"report: {(out / 'report.html').resolve()}  (also report.md, summary.json, samples.jsonl)")
     failed = failed_providers(summary)

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import html
-from typing import Any
+
+from .summary_model import Cascade
 
 __all__ = ["cascade_chart", "cascade_sentence"]
 
 
-def cascade_chart(cascade: dict[str, Any]) -> str:
+def cascade_chart(cascade: Cascade) -> str:
     """An inline SVG: the cascade's (cost, accuracy) for every threshold as a line, each provider
     alone as a labelled dot, and the cheapest point that matches the better one ringed."""
     width, height, left, bottom = 520, 260, 56, 36
-    points = cascade["points"]
-    singles = cascade["single"]
-    costs = [p["cost_per_1000"] for p in points] + [s["cost_per_1000"] for s in singles.values()]
-    accs = [p["accuracy"] for p in points] + [s["accuracy"] for s in singles.values()]
+    points = cascade.points
+    singles = cascade.single
+    costs = [p.cost_per_1000 for p in points] + [s.cost_per_1000 for s in singles.values()]
+    accs = [p.accuracy for p in points] + [s.accuracy for s in singles.values()]
     c_high = max(max(costs), 1e-9)
     a_low, a_high = min(accs), max(accs)
     a_low, a_high = (a_low - 0.01, a_high + 0.01) if a_high - a_low < 0.02 else (a_low, a_high)
@@ -25,17 +26,17 @@ def cascade_chart(cascade: dict[str, Any]) -> str:
         y = height - bottom - (acc - a_low) / (a_high - a_low) * (height - bottom - 12)
         return x, y
 
-    label = f"cascade {cascade['first']} then {cascade['then']}, {cascade['task']}"
+    label = f"cascade {cascade.first} then {cascade.then}, {cascade.task}"
     parts = [f'<svg width="{width}" height="{height}" role="img" aria-label="{html.escape(label)}">']
-    line = " ".join("{:.1f},{:.1f}".format(*xy(p["cost_per_1000"], p["accuracy"])) for p in points)
+    line = " ".join("{:.1f},{:.1f}".format(*xy(p.cost_per_1000, p.accuracy)) for p in points)
     parts.append(f'<polyline points="{line}" fill="none" stroke="#4e79a7" stroke-width="2"/>')
     for name, s in singles.items():
-        x, y = xy(s["cost_per_1000"], s["accuracy"])
+        x, y = xy(s.cost_per_1000, s.accuracy)
         parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="#e15759"/>')
         parts.append(f'<text x="{x + 8:.1f}" y="{y - 6:.1f}" font-size="11">{html.escape(name)} alone</text>')
-    best = cascade.get("matches_best")
+    best = cascade.matches_best
     if best:
-        x, y = xy(best["cost_per_1000"], best["accuracy"])
+        x, y = xy(best.cost_per_1000, best.accuracy)
         parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="8" fill="none" stroke="#222" stroke-width="2"/>')
     parts.append(
         f'<text x="{left}" y="{height - 8}" font-size="11" fill="#666">cost per 1,000 samples, USD '
@@ -45,18 +46,18 @@ def cascade_chart(cascade: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def cascade_sentence(cascade: dict[str, Any]) -> str:
+def cascade_sentence(cascade: Cascade) -> str:
     """One line for the terminal: where the cascade matches the better provider, and at what cost."""
-    first, then, task = cascade["first"], cascade["then"], cascade["task"]
-    alone = cascade["single"][then]
-    head = f"cascade {first} -> {then} ({task}, {cascade['n']} samples): "
-    best = cascade["matches_best"]
-    safe = cascade["coverage_at_1pct_risk"]["share"]
+    first, then, task = cascade.first, cascade.then, cascade.task
+    alone = cascade.single[then]
+    head = f"cascade {first} -> {then} ({task}, {cascade.n} samples): "
+    best = cascade.matches_best
+    safe = cascade.coverage_at_1pct_risk.share
     tail = f"; {first} alone can take {safe:.0%} of them at <= 1% error"
     if best is None:
         return head + "never as accurate as the better one alone" + tail
     return head + (
-        f"accuracy {best['accuracy']:.3f} at ${best['cost_per_1000']:.4f} per 1,000 samples "
-        f"({then} alone: {alone['accuracy']:.3f} at ${alone['cost_per_1000']:.4f}), "
-        f"{best['local_share']:.0%} answered by {first}" + tail
+        f"accuracy {best.accuracy:.3f} at ${best.cost_per_1000:.4f} per 1,000 samples "
+        f"({then} alone: {alone.accuracy:.3f} at ${alone.cost_per_1000:.4f}), "
+        f"{best.local_share:.0%} answered by {first}" + tail
     )

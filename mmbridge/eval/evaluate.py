@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import random
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +24,7 @@ from .rows import Row
 from .rundir import exclusive, record_run, row_source, run_identity
 from .runner import run_eval
 from .summary import summarize
+from .summary_model import Summary
 
 __all__ = ["evaluate", "select"]
 
@@ -41,9 +41,9 @@ def select(samples: list[Sample], tasks: set[str] | None, limit: int | None, see
     return [s for s in kept if s.id in chosen]
 
 
-def _write_reports(out: Path, summary: dict[str, Any], rows: list[Row], samples: list[Sample]) -> None:
+def _write_reports(out: Path, summary: Summary, rows: list[Row], samples: list[Sample]) -> None:
     with atomic_write(out / "summary.json") as f:
-        json.dump(summary, f, indent=2)
+        f.write(summary.to_json())
     with atomic_write(out / "report.md") as f:
         f.write(render_markdown(summary))
     with atomic_write(out / "report.html") as f:
@@ -84,7 +84,7 @@ async def evaluate(
     batch_fallback: str = "none",
     batch_poll_s: float | None = None,
     executor: RayOptions | None = None,
-) -> dict[str, Any]:
+) -> Summary:
     """Run (or resume) an evaluation and write its files into ``out``; returns the summary.
 
     ``out`` has one writer at a time, and resumes only a run of the same samples and provider
@@ -152,9 +152,15 @@ async def evaluate(
             for client in clients.values():
                 await client.aclose()
             gc.unfreeze()
-        summary = await asyncio.to_thread(summarize, rows, samples, providers=providers, dataset=dataset, seed=seed)
-        summary["reasked_errors"] = reasked
-        for name in offline:
-            summary["providers"][name]["batch"] = True
+        summary = await asyncio.to_thread(
+            summarize,
+            rows,
+            samples,
+            providers=providers,
+            dataset=dataset,
+            seed=seed,
+            reasked_errors=reasked,
+            batch=offline,
+        )
         await asyncio.to_thread(_write_reports, out, summary, rows, samples)
     return summary

@@ -12,6 +12,7 @@ from ..data.sample import Sample
 from .cascade_chart import cascade_chart
 from .rows import Row
 from .summary import MAIN_METRIC
+from .summary_model import Metric, ProviderSummary, Summary, TaskSummary
 
 __all__ = ["render_html", "render_markdown", "terminal_table"]
 
@@ -23,17 +24,17 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _metric_cell(metric: dict[str, Any] | None) -> str:
-    if not metric or metric["value"] is None:
+def _metric_cell(metric: Metric | None) -> str:
+    if not metric or metric.value is None:
         return "-"
-    low, high = metric["ci95"]
-    return f"{metric['value']:.3f} [{_fmt(low)}, {_fmt(high)}]"
+    low, high = metric.ci95
+    return f"{metric.value:.3f} [{_fmt(low)}, {_fmt(high)}]"
 
 
-def _task_status(task: dict[str, Any]) -> str | None:
-    if task["unsupported"]:
+def _task_status(task: TaskSummary) -> str | None:
+    if task.unsupported:
         return "unsupported"
-    if task["answered"] == 0:
+    if task.answered == 0:
         return "no answers"
     return None
 
@@ -41,36 +42,36 @@ def _task_status(task: dict[str, Any]) -> str | None:
 # -- terminal ------------------------------------------------------------------------------------
 
 
-def terminal_table(summary: dict[str, Any]) -> Any:
+def terminal_table(summary: Summary) -> Any:
     """A rich Table: one row per provider; per task its main metric with the 95% CI below it."""
     from rich.table import Table
 
     tasks = _tasks(summary)
-    table = Table(title=f"{summary['dataset']} ({summary['samples']} samples)")
+    table = Table(title=f"{summary.dataset} ({summary.samples} samples)")
     table.add_column("provider")
     for task_name in tasks:
         table.add_column(f"{task_name}\n{MAIN_METRIC[task_name]}", justify="right")
     for column in ("errors", "p50 latency", "cost / 1k"):
         table.add_column(column, justify="right")
-    for name, provider in summary["providers"].items():
+    for name, provider in summary.providers.items():
         cells = []
         for task_name in tasks:
-            task = provider["tasks"][task_name]
-            found = task["metrics"].get(MAIN_METRIC[task_name])
+            task = provider.tasks[task_name]
+            found = task.metrics.get(MAIN_METRIC[task_name])
             status = _task_status(task)
-            if status or not found or found["value"] is None:
+            if status or not found or found.value is None:
                 cells.append(status or "-")
             else:
-                cells.append(f"{found['value']:.3f}\n[{_fmt(found['ci95'][0])}, {_fmt(found['ci95'][1])}]")
-        asked = sum(t["n"] for t in provider["tasks"].values() if not t["unsupported"])
-        errors = sum(t["errors"] for t in provider["tasks"].values())
-        latency = provider["latency_s"]["p50"]
+                cells.append(f"{found.value:.3f}\n[{_fmt(found.ci95[0])}, {_fmt(found.ci95[1])}]")
+        asked = sum(t.n for t in provider.tasks.values() if not t.unsupported)
+        errors = sum(t.errors for t in provider.tasks.values())
+        latency = provider.latency_s.p50
         table.add_row(
             name,
             *cells,
             f"{errors / asked:.1%}" if asked else "-",
             "-" if latency is None else f"{latency * 1000:.1f} ms",
-            _money(provider["cost_per_1000"], provider),
+            _money(provider.cost_per_1000, provider),
         )
     return table
 
@@ -78,18 +79,18 @@ def terminal_table(summary: dict[str, Any]) -> Any:
 # -- markdown ------------------------------------------------------------------------------------
 
 
-def render_markdown(summary: dict[str, Any]) -> str:
-    lines = [f"# Evaluation: {summary['dataset']}", "", f"{summary['samples']} samples, seed {summary['seed']}.", ""]
+def render_markdown(summary: Summary) -> str:
+    lines = [f"# Evaluation: {summary.dataset}", "", f"{summary.samples} samples, seed {summary.seed}.", ""]
     for task_name in _tasks(summary):
         metrics = _metrics_of(summary, task_name)
         lines += [f"## {task_name}", "", "| provider | " + " | ".join(metrics) + " | errors | unparsed |"]
         lines.append("|---" * (len(metrics) + 3) + "|")
-        for name, provider in summary["providers"].items():
-            task = provider["tasks"][task_name]
+        for name, provider in summary.providers.items():
+            task = provider.tasks[task_name]
             status = _task_status(task)
-            cells = [status or _metric_cell(task["metrics"].get(m)) for m in metrics]
-            errors = "-" if task["error_rate"] is None else f"{task['error_rate']:.1%}"
-            lines.append(f"| {name} | " + " | ".join(cells) + f" | {errors} | {task['unparsed']} |")
+            cells = [status or _metric_cell(task.metrics.get(m)) for m in metrics]
+            errors = "-" if task.error_rate is None else f"{task.error_rate:.1%}"
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {errors} | {task.unparsed} |")
         lines.append("")
     lines += [
         "## By type (main metric)",
@@ -97,25 +98,22 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "| provider | task | type | n | value [95% CI] |",
         "|---|---|---|---|---|",
     ]
-    for name, provider in summary["providers"].items():
-        for task_name, task in provider["tasks"].items():
-            for kind, part in task["by_type"].items():
-                cell = _metric_cell(part["metrics"].get(MAIN_METRIC[task_name]))
-                lines.append(f"| {name} | {task_name} | {kind} | {part['n']} | {cell} |")
+    for name, provider in summary.providers.items():
+        for task_name, task in provider.tasks.items():
+            for kind, part in task.by_type.items():
+                cell = _metric_cell(part.metrics.get(MAIN_METRIC[task_name]))
+                lines.append(f"| {name} | {task_name} | {kind} | {part.n} | {cell} |")
     lines.append("")
-    if summary["pairs"]:
+    if summary.pairs:
         lines += [
             "## Pairs (same samples)",
             "",
             "| a | b | task | metric | n | a - b [95% CI] | p | test |",
             "|---|---|---|---|---|---|---|---|",
         ]
-        for p in summary["pairs"]:
-            ci = f"{p['diff']:+.3f} [{p['ci95'][0]:+.3f}, {p['ci95'][1]:+.3f}]"
-            lines.append(
-                f"| {p['a']} | {p['b']} | {p['task']} | {p['metric']} | {p['n']} | {ci} | "
-                f"{p['p_value']:.3g} | {p['test']} |"
-            )
+        for p in summary.pairs:
+            ci = f"{p.diff:+.3f} [{p.ci95[0]:+.3f}, {p.ci95[1]:+.3f}]"
+            lines.append(f"| {p.a} | {p.b} | {p.task} | {p.metric} | {p.n} | {ci} | {p.p_value:.3g} | {p.test} |")
         lines.append("")
     lines += [
         "## Latency and cost",
@@ -123,56 +121,54 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "| provider | p50 | p95 | input tokens | output tokens | cost | per 1k |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, p in summary["providers"].items():
-        lat = p["latency_s"]
-        cost, per_k = _money(p["cost_usd"], p), _money(p["cost_per_1000"], p)
-        p50 = "-" if lat["p50"] is None else f"{lat['p50'] * 1000:.1f} ms"
-        p95 = "-" if lat["p95"] is None else f"{lat['p95'] * 1000:.1f} ms"
-        lines.append(
-            f"| {name} | {p50} | {p95} | {p['tokens']['input']} | {p['tokens']['output']} | {cost} | {per_k} |"
-        )
+    for name, p in summary.providers.items():
+        lat = p.latency_s
+        cost, per_k = _money(p.cost_usd, p), _money(p.cost_per_1000, p)
+        p50 = "-" if lat.p50 is None else f"{lat.p50 * 1000:.1f} ms"
+        p95 = "-" if lat.p95 is None else f"{lat.p95 * 1000:.1f} ms"
+        lines.append(f"| {name} | {p50} | {p95} | {p.tokens.input} | {p.tokens.output} | {cost} | {per_k} |")
     return "\n".join(lines) + "\n"
 
 
-def _money(value: float | None, provider: dict[str, Any]) -> str:
+def _money(value: float | None, provider: ProviderSummary) -> str:
     """Dollars, marked when the provider answered through the Batch API (at its price)."""
     if value is None:
         return "-"
-    return f"${value:.4f}" + (" (batch price)" if provider.get("batch") else "")
+    return f"${value:.4f}" + (" (batch price)" if provider.batch else "")
 
 
-def _tasks(summary: dict[str, Any]) -> list[str]:
-    return sorted({t for p in summary["providers"].values() for t in p["tasks"]})
+def _tasks(summary: Summary) -> list[str]:
+    return summary.tasks()
 
 
-def _metrics_of(summary: dict[str, Any], task_name: str) -> list[str]:
-    found = {m for p in summary["providers"].values() for m in p["tasks"][task_name]["metrics"]}
+def _metrics_of(summary: Summary, task_name: str) -> list[str]:
+    found = {m for p in summary.providers.values() for m in p.tasks[task_name].metrics}
     return [m for m in _ORDER if m in found] or [MAIN_METRIC[task_name]]
 
 
 # -- HTML ----------------------------------------------------------------------------------------
 
 
-def _bars(summary: dict[str, Any], task_name: str, metric: str) -> str:
+def _bars(summary: Summary, task_name: str, metric: str) -> str:
     """An inline SVG bar chart of one metric per provider, with CI whiskers."""
-    names = list(summary["providers"])
-    values = [summary["providers"][n]["tasks"][task_name]["metrics"].get(metric) for n in names]
-    top = max([v["ci95"][1] or v["value"] or 0 for v in values if v and v["value"] is not None] + [1e-9])
+    names = list(summary.providers)
+    values = [summary.providers[n].tasks[task_name].metrics.get(metric) for n in names]
+    top = max([v.ci95[1] or v.value or 0 for v in values if v and v.value is not None] + [1e-9])
     top = 1.0 if top <= 1.0 and metric not in ("cider",) else top * 1.1
     width, row = 520, 28
     parts = [f'<svg width="{width}" height="{row * len(names) + 24}" role="img" aria-label="{metric}">']
     for i, (name, v) in enumerate(zip(names, values, strict=True)):
         y = i * row + 4
         parts.append(f'<text x="0" y="{y + 16}" font-size="12">{html.escape(name)}</text>')
-        if not v or v["value"] is None:
+        if not v or v.value is None:
             parts.append(f'<text x="120" y="{y + 16}" font-size="12" fill="#888">unsupported / none</text>')
             continue
         scale = (width - 200) / top
         parts.append(
-            f'<rect x="120" y="{y}" width="{max(v["value"] * scale, 1):.1f}" height="20" '
+            f'<rect x="120" y="{y}" width="{max(v.value * scale, 1):.1f}" height="20" '
             f'fill="{_COLORS[i % len(_COLORS)]}"/>'
         )
-        low, high = v["ci95"]
+        low, high = v.ci95
         if low is not None and high is not None:
             x1, x2 = 120 + low * scale, 120 + high * scale
             parts.append(
@@ -183,8 +179,8 @@ def _bars(summary: dict[str, Any], task_name: str, metric: str) -> str:
                     f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y + 4}" y2="{y + 16}" stroke="#222" stroke-width="2"/>'
                 )
         parts.append(
-            f'<text x="{120 + max(v["value"], high or 0) * scale + 6:.1f}" y="{y + 15}" font-size="11">'
-            f"{v['value']:.3f}</text>"
+            f'<text x="{120 + max(v.value, high or 0) * scale + 6:.1f}" y="{y + 15}" font-size="11">'
+            f"{v.value:.3f}</text>"
         )
     parts.append(
         f'<text x="120" y="{row * len(names) + 20}" font-size="11" fill="#666">{metric} '
@@ -301,31 +297,31 @@ th{background:#f3f3f3}.gallery{display:flex;flex-wrap:wrap;gap:12px}
 """
 
 
-def render_html(summary: dict[str, Any], rows: list[Row], samples: list[Sample]) -> str:
+def render_html(summary: Summary, rows: list[Row], samples: list[Sample]) -> str:
     """One self-contained page: charts as inline SVG, images as data URLs, no outside requests."""
-    names = list(summary["providers"])
+    names = list(summary.providers)
     body = [
-        f"<h1>Evaluation: {html.escape(summary['dataset'])}</h1>",
-        f"<p>{summary['samples']} samples; every provider answered the same ones. Seed {summary['seed']}.</p>",
+        f"<h1>Evaluation: {html.escape(summary.dataset)}</h1>",
+        f"<p>{summary.samples} samples; every provider answered the same ones. Seed {summary.seed}.</p>",
     ]
     for task_name in _tasks(summary):
         body.append(f"<h2>{task_name}</h2>")
         for metric in _metrics_of(summary, task_name):
             body.append(_bars(summary, task_name, metric))
         rates = ", ".join(
-            f"{n}: {summary['providers'][n]['tasks'][task_name]['error_rate']:.1%} errors"
+            f"{n}: {summary.providers[n].tasks[task_name].error_rate:.1%} errors"
             for n in names
-            if summary["providers"][n]["tasks"][task_name]["error_rate"] is not None
+            if summary.providers[n].tasks[task_name].error_rate is not None
         )
         body.append(f"<p>{html.escape(rates)}</p>")
     markdown = render_markdown(summary)
     body.append("<h2>Tables</h2>" + _markdown_tables(markdown))
-    for cascade in summary.get("cascades", []):
-        cover = cascade["coverage_at_1pct_risk"]
+    for cascade in summary.cascades:
+        cover = cascade.coverage_at_1pct_risk
         body.append(
-            f"<h2>Cascade: {html.escape(cascade['first'])} then {html.escape(cascade['then'])}, "
-            f"{cascade['task']}</h2>{cascade_chart(cascade)}<p>{html.escape(cascade['first'])} can answer "
-            f"{cover['share']:.1%} of the samples with at most 1% of them wrong.</p>"
+            f"<h2>Cascade: {html.escape(cascade.first)} then {html.escape(cascade.then)}, "
+            f"{cascade.task}</h2>{cascade_chart(cascade)}<p>{html.escape(cascade.first)} can answer "
+            f"{cover.share:.1%} of the samples with at most 1% of them wrong.</p>"
         )
     body.append("<h2>Latency</h2>" + _latency_plot(rows, names))
     body.append("<h2>Where the providers disagree</h2>" + _gallery(rows, samples, names))

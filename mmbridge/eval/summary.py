@@ -1,20 +1,9 @@
 """Turn rows into summary.json: metrics with 95% CIs per provider and task, by type, and per pair.
 
-Schema ``mmbridge.eval.summary/1`` (stable; new keys may be added, none renamed):
-
-    {"schema", "dataset", "seed", "providers": {NAME: {
-        "tasks": {TASK: {"n", "answered", "errors", "error_rate", "unparsed", "unsupported",
-                         "metrics": {METRIC: {"value", "ci95": [low, high]}},
-                         "by_type": {TYPE: {"n", "metrics": {...}}},
-                         "calibration_error"}},   (ECE of the reported confidences; None without them)
-        "latency_s": {"p50", "p95", "mean"}, "tokens": {"input", "output"},
-        "cost_usd", "cost_per_1000",
-        "batch"}},   (added by evaluate(): true when answered through the Batch API, at its prices)
-     "pairs": [{"a", "b", "task", "metric", "n", "diff", "ci95", "p_value", "test"}],
-     "cascades": [{"first", "then", "task", "n", "points": [{"threshold", "accuracy", "cost_per_1000",
-                   "local_share"}], "single": {NAME: {"accuracy", "cost_per_1000"}}, "matches_best",
-                   "coverage_at_1pct_risk": {"share", "threshold"}}]   (see eval/cascade.py)
-     "reasked_errors"}   (added by evaluate(): error rows of an earlier run asked again)
+The document is :class:`mmbridge.eval.summary_model.Summary` (schema ``mmbridge.eval.summary/2``;
+``Summary.model_json_schema()`` is its JSON schema): per provider, each task's counts, metrics and
+breakdown by type, latency, tokens and cost; the pairs of providers compared on the samples both
+answered; and the cascades the rows allow (see eval/cascade.py).
 
 Each line of samples.jsonl is a :class:`mmbridge.eval.rows.Row`; ``Row.model_json_schema()``
 is its JSON schema.
@@ -38,10 +27,9 @@ from .cascade import cascade_analysis
 from .rows import Row
 from .scoring import MAIN_METRIC, paired_scores, task_metrics
 from .stats import expected_calibration_error, mcnemar_exact, paired_bootstrap
+from .summary_model import SCHEMA, Summary
 
-__all__ = ["MAIN_METRIC", "SCHEMA", "summarize"]
-
-SCHEMA = "mmbridge.eval.summary/1"
+__all__ = ["MAIN_METRIC", "SCHEMA", "failed_providers", "summarize"]
 
 
 def _calibration_error(rows: list[Row]) -> float | None:
@@ -110,9 +98,17 @@ def _pair(
 
 
 def summarize(
-    rows: list[Row], samples: list[Sample], *, providers: list[str], dataset: str, seed: int = 0
-) -> dict[str, Any]:
-    """The summary.json document for ``rows`` (every provider, task, metric, and pair)."""
+    rows: list[Row],
+    samples: list[Sample],
+    *,
+    providers: list[str],
+    dataset: str,
+    seed: int = 0,
+    reasked_errors: int = 0,
+    batch: frozenset[str] = frozenset(),
+) -> Summary:
+    """The summary for ``rows`` (every provider, task, metric, and pair); ``batch``: the providers
+    that answered through the Batch API, ``reasked_errors``: error rows of an earlier run asked again."""
     by_id = {s.id: s for s in samples}
     rows = [r for r in rows if r.sample_id in by_id and r.provider in providers]
     summary: dict[str, Any] = {
@@ -145,6 +141,7 @@ def summarize(
             },
             "cost_usd": round(sum(costs), 6) if costs else None,
             "cost_per_1000": round(sum(costs) / answered * 1000, 6) if costs and answered else None,
+            "batch": name in batch,
         }
     for a, b in itertools.combinations(providers, 2):
         for task in tasks:
@@ -152,14 +149,11 @@ def summarize(
             if pair is not None:
                 summary["pairs"].append(pair)
     summary["cascades"] = cascade_analysis(keyed, providers, tasks)
-    return summary
+    summary["reasked_errors"] = reasked_errors
+    return Summary.model_validate(summary)
 
 
-def failed_providers(summary: dict[str, Any]) -> list[str]:
+def failed_providers(summary: Summary) -> list[str]:
     """The providers of ``summary`` that answered nothing and failed at least once: a bad key, a dead
     server, a model that does not exist (a provider that does no task of the run fails nothing)."""
-    return [
-        name
-        for name, entry in summary["providers"].items()
-        if not any(t["answered"] for t in entry["tasks"].values()) and any(t["errors"] for t in entry["tasks"].values())
-    ]
+    return [name for name, entry in summary.providers.items() if entry.answered_nothing]

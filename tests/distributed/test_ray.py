@@ -53,6 +53,7 @@ def test_rows_equal_the_local_executors_and_the_driver_answers_cache_hits(ray_cl
     on_ray = asyncio.run(
         evaluate(names, DATASET, tmp_path / "ray", config=config, progress=False, executor=RayOptions(actors=2))
     )
+    local, on_ray = (s.model_dump(mode="json", by_alias=True) for s in (local, on_ray))
     assert _rows(tmp_path / "local") == _rows(tmp_path / "ray") and len(_rows(tmp_path / "ray")) == 96
     assert on_ray["providers"] == local["providers"] | {
         name: {**on_ray["providers"][name], "latency_s": on_ray["providers"][name]["latency_s"]} for name in names

@@ -33,7 +33,8 @@ def _rows() -> tuple[list[Row], list[Sample]]:
 
 def test_the_sweep_finds_the_cheapest_point_that_matches_the_api_and_the_safe_coverage() -> None:
     rows, samples = _rows()
-    summary = summarize(rows, samples, providers=["gpt", "local"], dataset="d")
+    model = summarize(rows, samples, providers=["gpt", "local"], dataset="d")
+    summary = model.model_dump(mode="json", by_alias=True)
     (cascade,) = summary["cascades"]
     assert (cascade["first"], cascade["then"], cascade["task"], cascade["n"]) == ("local", "gpt", "vqa", 10)
     assert cascade["single"] == {
@@ -45,7 +46,7 @@ def test_the_sweep_finds_the_cheapest_point_that_matches_the_api_and_the_safe_co
     assert cascade["coverage_at_1pct_risk"] == {"share": 0.6, "threshold": 0.99}
     always_escalate = cascade["points"][-1]
     assert always_escalate == {"threshold": None, "accuracy": 1.0, "cost_per_1000": 1.0, "local_share": 0.0}
-    assert "Cascade: local then gpt, vqa" in render_html(summary, rows, samples)
+    assert "Cascade: local then gpt, vqa" in render_html(model, rows, samples)
     # calibration: 0.99 sure and always right, 0.5 sure and right half the time: |1 - 0.99| x 60%
     assert summary["providers"]["local"]["tasks"]["vqa"]["calibration_error"] == 0.006
     assert summary["providers"]["gpt"]["tasks"]["vqa"]["calibration_error"] is None
@@ -54,11 +55,11 @@ def test_the_sweep_finds_the_cheapest_point_that_matches_the_api_and_the_safe_co
 def test_no_cascade_without_a_confidence_and_none_from_a_sure_but_wrong_first_stage() -> None:
     rows, samples = _rows()
     blind = [r.model_copy(update={"confidence": None}) if r.provider == "local" else r for r in rows]
-    assert summarize(blind, samples, providers=["local", "gpt"], dataset="d")["cascades"] == []
+    assert summarize(blind, samples, providers=["local", "gpt"], dataset="d").cascades == []
     # sure of everything, and wrong on two: no share of its answers stays within 1% risk
     overconfident = [r.model_copy(update={"confidence": 1.0}) if r.provider == "local" else r for r in rows]
-    (cascade,) = summarize(overconfident, samples, providers=["local", "gpt"], dataset="d")["cascades"]
-    assert cascade["coverage_at_1pct_risk"] == {"share": 0.0, "threshold": None}
+    (cascade,) = summarize(overconfident, samples, providers=["local", "gpt"], dataset="d").cascades
+    assert (cascade.coverage_at_1pct_risk.share, cascade.coverage_at_1pct_risk.threshold) == (0.0, None)
 
 
 def test_fit_picks_per_task_thresholds_for_a_target_or_a_budget(tmp_path: Path) -> None:

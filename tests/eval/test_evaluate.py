@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from mmbridge.config import load_config
+from mmbridge.errors import RunError
 from mmbridge.eval.evaluate import evaluate
 from mmbridge.eval.runner import read_rows
 from mmbridge.eval.summary import SCHEMA
+from mmbridge.eval.summary_model import read_summary
 
 DATASET = "builtin:shapes?split=train&images=40&seed=3"
 
@@ -46,6 +48,7 @@ def test_errors_and_unsupported_tasks_are_counted_apart(tmp_path: Path, config: 
     )
     rows = read_rows(tmp_path / "out" / "samples.jsonl")
     assert len(rows) == len({(r.sample_id, r.provider) for r in rows}) == 3 * 60
+    summary = summary.model_dump(mode="json", by_alias=True)
     flaky = summary["providers"]["flaky"]["tasks"]["vqa"]
     errored = [r for r in rows if r.provider == "flaky" and r.task == "vqa" and r.error]
     assert flaky["errors"] == len(errored) > 0 and flaky["answered"] == 20 - len(errored)
@@ -76,6 +79,17 @@ def test_summary_follows_the_documented_schema(tmp_path: Path, config: Path) -> 
     assert 0 < pair["p_value"] <= 1
     provider = summary["providers"]["fake"]
     assert provider["latency_s"]["p50"] is not None and provider["cost_usd"] == 0.0
+    typed = read_summary(out / "summary.json")  # read back through the model it was written from
+    assert typed.providers["prior"].tasks["vqa"].answered == tasks["vqa"]["answered"] and typed.seed == 5
+    earlier = {**summary, "schema": "mmbridge.eval.summary/1"}  # /1 lacked these two unless evaluate() added them
+    del earlier["reasked_errors"]
+    for entry in earlier["providers"].values():
+        del entry["batch"]
+    (out / "v1.json").write_text(json.dumps(earlier))
+    assert read_summary(out / "v1.json").model_dump() == typed.model_dump()
+    (out / "v9.json").write_text(json.dumps({**summary, "schema": "mmbridge.eval.summary/9"}))
+    with pytest.raises(RunError, match="schema 'mmbridge.eval.summary/9'"):
+        read_summary(out / "v9.json")
     html = (out / "report.html").read_text()
     assert "<svg" in html and "data:image/png;base64," in html and "http://" not in html and "https://" not in html
     assert "## Pairs" in (out / "report.md").read_text()

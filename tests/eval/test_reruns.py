@@ -27,7 +27,9 @@ def _config(tmp_path: Path, **fake: object) -> object:
 
 
 def _run(out: Path, config: object, dataset: str = DATASET, **options: object) -> dict:
-    return asyncio.run(evaluate(["f"], dataset, out, limit=5, config=config, progress=False, **options))
+    """The run's summary as summary.json holds it."""
+    summary = asyncio.run(evaluate(["f"], dataset, out, limit=5, config=config, progress=False, **options))
+    return summary.model_dump(mode="json", by_alias=True)
 
 
 def test_a_changed_provider_or_other_samples_refuse_and_restart_starts_afresh(tmp_path: Path) -> None:

@@ -47,7 +47,8 @@ def _config_file(tmp_path: Path, server: OpenAICompatibleServer, **options: Any)
 def _eval(tmp_path: Path, server: OpenAICompatibleServer, out: str = "out", **kwargs: Any) -> dict:
     options = kwargs.pop("options", {})
     config = load_config(_config_file(tmp_path, server, **options))
-    return asyncio.run(evaluate(["gpt"], DATASET, tmp_path / out, config=config, progress=False, **kwargs))
+    summary = asyncio.run(evaluate(["gpt"], DATASET, tmp_path / out, config=config, progress=False, **kwargs))
+    return summary.model_dump(mode="json", by_alias=True)
 
 
 def _rows(tmp_path: Path, out: str = "out") -> list:
