@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,10 @@ def _one_line_error(code: int, err: str, *words: str) -> None:
 def _filled_cache(shapes_png: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     for i in range(8):
         assert cli(capsys, "ask", str(shapes_png), f"What is shape {i}?", "-p", "fake")[0] == 0
+    # the closed clients' SQLite connections on worker threads end with the collector; one still open
+    # would lend its read-write descriptor to the next connection in this process (SQLite reuses a
+    # process's descriptors of a file), and an immutable file would then take writes
+    gc.collect()
     return Path(".mmbridge/cache")
 
 
