@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import io
 import os
 import threading
@@ -315,10 +314,18 @@ class Image:
 
     @property
     def source_hash(self) -> str | None:
-        """sha256 of the encoded input bytes (None for PIL and numpy inputs); needs no decode."""
+        """XXH3-128 of the encoded input bytes (None for PIL and numpy inputs); needs no decode (a
+        512x512 PNG: 9 us, where sha256 took 440 us, most of a cache hit)."""
         if self._source_hash is None and self._encoded is not None:
-            self._source_hash = hashlib.sha256(self._encoded).hexdigest()
+            import xxhash
+
+            self._source_hash = xxhash.xxh3_128_hexdigest(self._encoded)
         return self._source_hash
+
+    @property
+    def known_hash(self) -> str | None:
+        """The content hash if it costs nothing now (computed before), else None."""
+        return self._hash
 
     def _exif_orientation(self) -> int:
         """The EXIF orientation of the input, without decoding when the header can tell.

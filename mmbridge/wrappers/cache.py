@@ -34,6 +34,9 @@ CACHE_FORMAT = 1
 CacheMode = Literal["use", "refresh", "off"]
 _MODE: ContextVar[CacheMode] = ContextVar("mmbridge_cache_mode", default="use")
 
+#: file aliases a Cached keeps in memory (about 150 bytes each)
+MEMORY_ALIASES = 100_000
+
 
 @contextlib.contextmanager
 def cache_mode(mode: CacheMode) -> Iterator[None]:
@@ -116,6 +119,8 @@ class Cached(WrapperProvider):
         self.hits = 0
         self.misses = 0
         self._identity = identity_of(inner)
+        #: file byte hash -> pixel hash for the files this process met (the disk keeps them all)
+        self._aliases: dict[str, str] = {}
         self._in_flight: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Future[Response]]] = (
             weakref.WeakKeyDictionary()
         )
@@ -129,16 +134,34 @@ class Cached(WrapperProvider):
             self.store.set(key, value, expire=expire)
 
     def image_hash(self, image: Image) -> str:
-        """The pixel hash, found through the file's byte hash when this cache has seen the file (no decode)."""
-        source = image.source_hash
-        if image.is_decoded or source is None:
+        """The pixel hash, found through the file's byte hash when this cache has seen the file (no decode);
+        blocking: it may read the disk, or decode and hash the picture."""
+        known = self._cheap_hash(image)
+        if known is not None:
+            return known
+        source = None if image.is_decoded else image.source_hash  # before the hash decodes it
+        if source is None:
             return image.content_hash
         alias = f"source:{source}"
-        known = self._get(alias)
-        if known is None:
-            known = image.content_hash
+        stored = self._get(alias)
+        known = str(stored) if stored is not None else image.content_hash
+        if stored is None:
             self._set(alias, known)
-        return str(known)
+        self._remember(source, known)
+        return known
+
+    def _cheap_hash(self, image: Image) -> str | None:
+        """The pixel hash when it costs microseconds: hashed before, or a file this process has met
+        (an XXH3 of its bytes and a dict lookup); None otherwise."""
+        if image.known_hash is not None:
+            return image.known_hash
+        source = image.source_hash
+        return None if image.is_decoded or source is None else self._aliases.get(source)
+
+    def _remember(self, source: str, known: str) -> None:
+        if len(self._aliases) >= MEMORY_ALIASES:  # a bound, not an LRU: a sweep of new files just starts over
+            self._aliases.clear()
+        self._aliases[source] = known
 
     def key(self, request: Request) -> str:
         return request_key(self._identity, request, self.image_hash(request.image))
@@ -169,8 +192,15 @@ class Cached(WrapperProvider):
         if mode == "off" or not getattr(self.inner, "cacheable", True):
             return await self.inner.generate(request)
         start = time.perf_counter()
-        # hashing may decode the picture, and SQLite reads the disk: neither on the event loop
-        key, stored = await asyncio.to_thread(self._lookup, request, mode == "use")
+        # a picture hashed before, or a file this process has met, is looked up here (one indexed
+        # SQLite read, microseconds: a thread hop costs more than the work); any other goes to a
+        # thread, where its alias is read from disk or its pixels decoded and hashed
+        cheap = self._cheap_hash(request.image)
+        if cheap is not None:
+            key = request_key(self._identity, request, cheap)
+            stored = self._get(key) if mode == "use" else None
+        else:
+            key, stored = await asyncio.to_thread(self._lookup, request, mode == "use")
         if mode == "use" and stored is not None:
             return self._hit(stored, time.perf_counter() - start)
         in_flight = self._in_flight.setdefault(asyncio.get_running_loop(), {})
