@@ -13,6 +13,9 @@ client library spends ~4 ms of CPU a request here) does not eat the machine's tw
 Both sides do a whole request's work: in-process, each call gets the PNG's bytes (as a caller
 passing a file would), so the difference is what serving adds (HTTP, JSON, base64).
 The machine's speed drifts by 30% over minutes here, so the two sides alternate, round by round.
+Last, the same requests go to a bare uvicorn hello-world (an ASGI app that reads the body and
+answers a fixed JSON) in its own process: the HTTP layer's own floor, printed beside `fake`'s
+requests a second through serve.
 Run: python benchmarks/serve.py [--provider torch fake] [--requests 2000] [--clients 64] [--rounds 5]
 """
 
@@ -103,9 +106,71 @@ def start_server(provider: str, port: int, tmp: Path) -> subprocess.Popen:
     sys.exit(f"mmbridge serve -p {provider} did not start:\n{log.read_text()[-2000:]}")
 
 
-def measure(provider: str, requests: int, clients: int, rounds: int) -> None:
+#: a bare uvicorn app (same loop and parser choice as serve's): reads the body, answers a fixed JSON
+HELLO = """
+import sys, uvicorn
+BODY = b'{"ok": true}'
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": BODY})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+"""
+
+
+async def load_server(port: int, prebuilt: list[bytes], clients: int, n: int) -> tuple[float, list[float]]:
+    """``n`` of the prebuilt requests over ``clients`` keep-alive connections to ``port``."""
+    connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(clients)]
+    idle: asyncio.Queue = asyncio.Queue()
+    for connection in connections:
+        idle.put_nowait(connection)
+
+    async def one(i: int) -> None:
+        reader, writer = await idle.get()
+        writer.write(prebuilt[i])
+        status = await read_response(reader)
+        idle.put_nowait((reader, writer))
+        if status != 200:
+            raise RuntimeError(f"the server answered {status}")
+
+    try:
+        return await load(one, n, clients)
+    finally:
+        for _, writer in connections:
+            writer.close()
+
+
+def hello_floor(requests: int, clients: int, rounds: int) -> float:
+    """Requests a second of a bare uvicorn hello-world, in its own process, given serve's requests."""
+    png = IMAGE.read_bytes()
+    url = "data:image/png;base64," + base64.b64encode(png).decode()
+    prebuilt = [raw_request("fake", f"What color is object {i}?", url) for i in range(requests)]
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", HELLO, str(port)])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    sys.exit("the hello-world server did not start")
+                time.sleep(0.1)
+        asyncio.run(load_server(port, prebuilt, clients, requests))  # warm up
+        return statistics.median(asyncio.run(load_server(port, prebuilt, clients, requests))[0] for _ in range(rounds))
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def measure(provider: str, requests: int, clients: int, rounds: int) -> float:
     """Serve ``provider`` from its own process, load it and the same requests in-process, and print
-    the numbers beside the targets."""
+    the numbers beside the targets; returns the served requests a second."""
     config = Config(cache=CacheConfig(enabled=False))
     png = IMAGE.read_bytes()
     url = "data:image/png;base64," + base64.b64encode(png).decode()
@@ -120,24 +185,7 @@ def measure(provider: str, requests: int, clients: int, rounds: int) -> None:
         return result
 
     async def served(clients: int, n: int) -> tuple[float, list[float]]:
-        connections = [await asyncio.open_connection("127.0.0.1", port) for _ in range(clients)]
-        idle: asyncio.Queue = asyncio.Queue()
-        for connection in connections:
-            idle.put_nowait(connection)
-
-        async def one(i: int) -> None:
-            reader, writer = await idle.get()
-            writer.write(prebuilt[i])
-            status = await read_response(reader)
-            idle.put_nowait((reader, writer))
-            if status != 200:
-                raise RuntimeError(f"the server answered {status}")
-
-        try:
-            return await load(one, n, clients)
-        finally:
-            for _, writer in connections:
-                writer.close()
+        return await load_server(port, prebuilt, clients, n)
 
     port = free_port()
     tmp = tempfile.TemporaryDirectory()
@@ -180,6 +228,7 @@ def measure(provider: str, requests: int, clients: int, rounds: int) -> None:
         f"  throughput {ratio:.0%} of in-process {verdict}; serving adds {added:.2f} ms a request at full load; "
         f"p50 overhead {overhead:.2f} ms (target <= 3 ms): {'PASS' if overhead <= 3 else 'FAIL'}"
     )
+    return rps["served"]
 
 
 def main() -> None:
@@ -189,8 +238,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of each side; medians reported")
     args = parser.parse_args()
-    for provider in args.provider:
-        measure(provider, args.requests, args.clients, args.rounds)
+    served = {provider: measure(provider, args.requests, args.clients, args.rounds) for provider in args.provider}
+    floor = hello_floor(args.requests, args.clients, args.rounds)
+    beside = (
+        f"; fake through serve {served['fake']:.0f} req/s = {served['fake'] / floor:.0%} of it"
+        if "fake" in served
+        else ""
+    )
+    print(f"HTTP layer's floor: a bare uvicorn hello-world answers {floor:.0f} req/s with the same requests{beside}")
 
 
 if __name__ == "__main__":
