@@ -118,7 +118,7 @@ def run(name: str, minutes: float, baselines: list[str]) -> None:
 
         def seen(event: dict[str, Any]) -> None:
             if event["event"] == "step":
-                speeds.append(event["images_per_s"])
+                speeds.append(event["questions_per_s"])  # as mmbridge train prints it
             elif event["event"] == "info":
                 said.append(event["message"])
 
@@ -131,8 +131,7 @@ def run(name: str, minutes: float, baselines: list[str]) -> None:
         count = object_count(ours.model, ours_test)
         if count is not None:
             reports["ours"]["object_count"] = count
-        per_image = len(ours_test.q_image) / max(len(ours_test.images), 1)
-        qps = {"ours": statistics.median(speeds[len(speeds) // 2 :]) * per_image if speeds else 0.0}
+        qps = {"ours": statistics.median(speeds[len(speeds) // 2 :]) if speeds else 0.0}
         vocab, answers, _ = _vocabularies(train_set, 3129)
         prepared = [prepare(s, vocab, answers, size, 24, 8) for s in (train_set, val_set, test_set)]
         curves = {}

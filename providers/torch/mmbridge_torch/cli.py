@@ -22,14 +22,14 @@ def run_training(**kwargs: Any) -> dict[str, Any]:
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TextColumn("loss {task.fields[loss]:.3f} vqa {task.fields[vqa]:.3f} verify {task.fields[verify]:.3f}"),
-        TextColumn("{task.fields[speed]:.0f} img/s"),
+        TextColumn("{task.fields[questions]:,.0f} questions/s"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     ]
     last_line = [0.0]
     # the bar appears with the first step: a refusal before it (bad data, device or folder) stays one line
     bar = Progress(*columns, console=console, transient=False)
-    task = bar.add_task("train", total=1.0, loss=0.0, vqa=0.0, verify=0.0, speed=0.0)
+    task = bar.add_task("train", total=1.0, loss=0.0, vqa=0.0, verify=0.0, questions=0.0)
     try:
 
         def update(event: dict[str, Any]) -> None:
@@ -44,11 +44,13 @@ def run_training(**kwargs: Any) -> dict[str, Any]:
                     loss=event["loss"],
                     vqa=event.get("vqa_acc", 0.0),
                     verify=event.get("verify_acc", 0.0),
-                    speed=event["images_per_s"],
+                    questions=event["questions_per_s"],
                 )
                 if not console.is_terminal and time.monotonic() - last_line[0] >= 30:  # a log gets a line now and then
                     last_line[0] = time.monotonic()
-                    console.print(f"{event['progress']:.0%} loss {event['loss']:.3f} {event['images_per_s']:.0f} img/s")
+                    console.print(
+                        f"{event['progress']:.0%} loss {event['loss']:.3f} {event['questions_per_s']:,.0f} questions/s"
+                    )
             else:
                 parts = ", ".join(f"{k} {v:.4f}" for k, v in event.items() if isinstance(v, float))
                 bar.console.print(f"step {event['step']}: validation {parts or '(no validation data)'}")

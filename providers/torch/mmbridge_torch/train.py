@@ -317,7 +317,8 @@ class _Run:
             self.state.update(load_optimizer(last, self.optimizer))
         self.started = time.monotonic() - self.state["elapsed_s"]
         self.last_validation = time.monotonic()
-        self.window = [time.monotonic(), 0]  # images/s over the recent steps, not since the start
+        # images and questions (vqa and verify) a second over the recent steps, not since the start
+        self.window: list[float] = [time.monotonic(), 0, 0]
 
     def fit(self) -> dict[str, Any]:
         options = self.options
@@ -363,12 +364,14 @@ class _Run:
         self.state["step"] += 1
         self.state["images_seen"] += len(images)
         self.window[1] += len(images)
-        speed = self.window[1] / max(time.monotonic() - self.window[0], 1e-9)
+        self.window[2] += sum(len(self.data.per_image[i]) for i in images)  # its questions and statements
+        elapsed = max(time.monotonic() - self.window[0], 1e-9)
+        speed, questions = self.window[1] / elapsed, self.window[2] / elapsed
         if self.window[1] >= 20 * self.batch:
-            self.window[:] = [time.monotonic(), 0]
+            self.window[:] = [time.monotonic(), 0, 0]
         if self.on_update:
             event = {"event": "step", "loss": loss.item(), "lr": lr, "progress": progress, "images_per_s": speed}
-            self.on_update({**event, **stats})
+            self.on_update({**event, "questions_per_s": questions, **stats})
 
     def validate_and_save(self, final: bool = False) -> None:
         """Validate, write last/ (with the optimizer) and, when it is the best so far, best/."""
