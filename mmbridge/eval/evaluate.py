@@ -133,7 +133,7 @@ async def evaluate(
         try:
             offline = _offline(clients, batch)
             ids = {s.id for s in samples}
-            record = await asyncio.to_thread(record_run, out, identity, ids, restart=restart)
+            record, existing = await asyncio.to_thread(record_run, out, identity, ids, restart=restart)
             paces = {name: _pace(name, client, concurrency) for name, client in clients.items()}
             rows, reasked = await run_eval(
                 clients,
@@ -147,6 +147,7 @@ async def evaluate(
                 poll_s=batch_poll_s,
                 ray=(config, executor) if executor is not None else None,
                 sources={name: row_source(mine) for name, mine in record["providers"].items()},
+                existing=existing,
             )
         finally:
             for client in clients.values():

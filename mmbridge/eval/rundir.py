@@ -111,10 +111,12 @@ def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     return ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k))
 
 
-def record_run(out: Path, identity: dict[str, Any], sample_ids: set[str], *, restart: bool = False) -> dict[str, Any]:
+def record_run(
+    out: Path, identity: dict[str, Any], sample_ids: set[str], *, restart: bool = False
+) -> tuple[dict[str, Any], list[Row]]:
     """Check ``identity`` against the folder's run.json, and the rows already there against the run
     (``sample_ids`` and the providers' identities), then write the merged record, before any request;
-    returns that record (its providers: this run's and those of earlier runs in ``out``)."""
+    returns that record (its providers: this run's and those of earlier runs in ``out``) and the rows."""
     path = out / RUN_FILE
     if restart:
         if running := running_batches(out):
@@ -149,7 +151,7 @@ def record_run(out: Path, identity: dict[str, Any], sample_ids: set[str], *, res
             )
         identity = {**identity, "providers": {**previous["providers"], **identity["providers"]}}
     sources = {name: row_source(mine) for name, mine in identity["providers"].items()}
-    read_rows(out / ROWS_FILE, _belonging(sample_ids, sources))  # before run.json names this config
+    rows = read_rows(out / ROWS_FILE, _belonging(sample_ids, sources))  # before run.json names this config
     with atomic_write(path) as f:
         json.dump(identity, f, indent=2)
-    return identity
+    return identity, rows

@@ -90,6 +90,7 @@ async def run_eval(
     poll_s: float | None = None,
     ray: tuple[Config, RayOptions] | None = None,
     sources: Mapping[str, str] | None = None,
+    existing: list[Row] | None = None,
 ) -> tuple[list[Row], int]:
     """Fill ``out/samples.jsonl`` with a row per (sample, provider); returns every row and how
     many error rows of an earlier run were asked again (all of them unless ``keep_errors``).
@@ -103,11 +104,14 @@ async def run_eval(
     requests are answered on a Ray cluster (:mod:`mmbridge.eval.on_ray`).
 
     ``sources`` (default: the clients') maps each provider to ``row_source`` of its identity, stamped
-    on every row it writes (``rundir.record_run`` has checked the rows already in ``out`` against them).
+    on every row it writes; ``existing``: the rows already in ``out`` as ``rundir.record_run`` read and
+    checked them (None: read here).
     """
     path = out / ROWS_FILE
     sources = dict(sources or {name: row_source(identity_of(c.provider)) for name, c in clients.items()})
-    found = {row.key: row for row in await asyncio.to_thread(read_rows, path)}
+    if existing is None:
+        existing = await asyncio.to_thread(read_rows, path)
+    found = {row.key: row for row in existing}
     done = {key for key, row in found.items() if row.error is None or keep_errors}
     wanted = [(s, name) for s in samples for name in clients]
     todo = [(s, name) for s, name in wanted if (s.id, name) not in done]
