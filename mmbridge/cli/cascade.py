@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -36,11 +37,13 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         from rich.table import Table
 
+        from ..atomic import atomic_write
         from ..config import load_config
         from ..errors import ProviderError
         from ..eval.cascade_fit import fit_thresholds, toml_table
         from ..eval.evaluate import evaluate
         from ..eval.rows import read_rows
+        from ..eval.rundir import FIT_FILE
         from ..eval.summary import failed_providers
 
         if len(provider) != 2:
@@ -61,6 +64,8 @@ def register(app: typer.Typer) -> None:
             budget_per_1000=budget_usd,
             seed=seed,
         )
+        with atomic_write(out / FIT_FILE) as f:  # for `mmbridge view`, which marks the points on the curve
+            json.dump({"first": provider[0], "then": provider[1], "tasks": fitted}, f, indent=2)
         console = Console()
         if not fitted:
             console.print(f"{provider[0]} reported no confidences on {dataset}: there is no threshold to fit")

@@ -26,7 +26,7 @@ import numpy as np
 from ..wrappers.cascade_rule import stays, sureness
 from .rows import Row
 
-__all__ = ["cascade_analysis", "cascade_curve", "paired"]
+__all__ = ["cascade_analysis", "cascade_curve", "cascade_of", "paired"]
 
 MAX_POINTS = 101
 RISK = 0.01
@@ -98,7 +98,9 @@ def paired(a: str, b: str, task: str, keyed: dict[str, dict[str, Row]]) -> tuple
     )
 
 
-def _one(a: str, b: str, task: str, keyed: dict[str, dict[str, Row]]) -> dict[str, Any] | None:
+def cascade_of(a: str, b: str, task: str, keyed: dict[str, dict[str, Row]]) -> dict[str, Any] | None:
+    """``a`` then ``b`` on ``task``: the threshold sweep, each alone, the cheapest point as good as the
+    better one, the share ``a`` answers at 1% risk; None where they share no scored sample."""
     arrays = paired(a, b, task, keyed)
     if arrays is None:
         return None
@@ -131,7 +133,7 @@ def cascade_analysis(keyed: dict[str, dict[str, Row]], providers: list[str], tas
         if cost[a] >= cost[b] or not any(r.confidence is not None for r in keyed[a].values()):
             continue
         for task in tasks:
-            found = _one(a, b, task, keyed)
+            found = cascade_of(a, b, task, keyed)
             if found is not None:
                 out.append(found)
     return out

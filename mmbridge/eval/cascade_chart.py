@@ -9,9 +9,10 @@ from .summary_model import Cascade
 __all__ = ["cascade_chart", "cascade_sentence"]
 
 
-def cascade_chart(cascade: Cascade) -> str:
+def cascade_chart(cascade: Cascade, chosen: float | None = None) -> str:
     """An inline SVG: the cascade's (cost, accuracy) for every threshold as a line, each provider
-    alone as a labelled dot, and the cheapest point that matches the better one ringed."""
+    alone as a labelled dot, the cheapest point that matches the better one ringed, and with
+    ``chosen`` (a threshold, e.g. the one `cascade fit` picked) the point nearest it as a square."""
     width, height, left, bottom = 520, 260, 56, 36
     points = cascade.points
     singles = cascade.single
@@ -38,6 +39,12 @@ def cascade_chart(cascade: Cascade) -> str:
     if best:
         x, y = xy(best.cost_per_1000, best.accuracy)
         parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="8" fill="none" stroke="#222" stroke-width="2"/>')
+    marked = [p for p in points if p.threshold is not None]
+    if chosen is not None and marked:
+        near = min(marked, key=lambda p: abs(p.threshold - chosen))  # type: ignore[operator]
+        x, y = xy(near.cost_per_1000, near.accuracy)
+        parts.append(f'<rect class="chosen" x="{x - 5:.1f}" y="{y - 5:.1f}" width="10" height="10" fill="#222"/>')
+        parts.append(f'<text x="{x + 8:.1f}" y="{y + 14:.1f}" font-size="11">threshold {chosen:.4g}</text>')
     parts.append(
         f'<text x="{left}" y="{height - 8}" font-size="11" fill="#666">cost per 1,000 samples, USD '
         f"(0 to {c_high:.4g}); accuracy {a_low:.3f} to {a_high:.3f}; ring: cheapest point as accurate "

@@ -21,7 +21,7 @@ from ..provider import pace_of
 from .offline import offline_layer
 from .report import render_html, render_markdown
 from .rows import Row
-from .rundir import exclusive, record_run, row_source, run_identity
+from .rundir import exclusive, record_inputs, record_run, row_source, run_identity
 from .runner import run_eval
 from .summary import summarize
 from .summary_model import Summary
@@ -134,6 +134,7 @@ async def evaluate(
             offline = _offline(clients, batch)
             ids = {s.id for s in samples}
             record, existing = await asyncio.to_thread(record_run, out, identity, ids, restart=restart)
+            await asyncio.to_thread(record_inputs, out, samples)
             paces = {name: _pace(name, client, concurrency) for name, client in clients.items()}
             rows, reasked = await run_eval(
                 clients,

@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 
 from ..data.sample import Sample
-from .cascade_chart import cascade_chart
+from .cascade_chart import cascade_chart, cascade_sentence
 from .rows import Row
 from .summary import MAIN_METRIC
 from .summary_model import Metric, ProviderSummary, Summary, TaskSummary
 
-__all__ = ["render_html", "render_markdown", "terminal_table"]
+__all__ = ["render_html", "render_markdown", "summary_sections", "terminal_table"]
 
 _COLORS = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f"]
 _ORDER = ["vqa_accuracy", "accuracy", "cider", "bleu1", "bleu2", "bleu3", "bleu4", "rouge_l", "chair_i", "chair_s"]
@@ -297,13 +297,12 @@ th{background:#f3f3f3}.gallery{display:flex;flex-wrap:wrap;gap:12px}
 """
 
 
-def render_html(summary: Summary, rows: list[Row], samples: list[Sample]) -> str:
-    """One self-contained page: charts as inline SVG, images as data URLs, no outside requests."""
+def summary_sections(summary: Summary, chosen: dict[tuple[str, str, str], float] | None = None) -> list[str]:
+    """The report's HTML parts drawn from the summary alone: bars per metric, the tables, the cascades
+    (also shown by ``mmbridge view``, which passes the thresholds `cascade fit` ``chosen`` by
+    (first, then, task))."""
     names = list(summary.providers)
-    body = [
-        f"<h1>Evaluation: {html.escape(summary.dataset)}</h1>",
-        f"<p>{summary.samples} samples; every provider answered the same ones. Seed {summary.seed}.</p>",
-    ]
+    body = []
     for task_name in _tasks(summary):
         body.append(f"<h2>{task_name}</h2>")
         for metric in _metrics_of(summary, task_name):
@@ -318,11 +317,24 @@ def render_html(summary: Summary, rows: list[Row], samples: list[Sample]) -> str
     body.append("<h2>Tables</h2>" + _markdown_tables(markdown))
     for cascade in summary.cascades:
         cover = cascade.coverage_at_1pct_risk
+        chart = cascade_chart(cascade, (chosen or {}).get((cascade.first, cascade.then, cascade.task)))
         body.append(
-            f"<h2>Cascade: {html.escape(cascade.first)} then {html.escape(cascade.then)}, "
-            f"{cascade.task}</h2>{cascade_chart(cascade)}<p>{html.escape(cascade.first)} can answer "
-            f"{cover.share:.1%} of the samples with at most 1% of them wrong.</p>"
+            f'<h2 class="cascade">Cascade: {html.escape(cascade.first)} then {html.escape(cascade.then)}, '
+            f"{cascade.task}</h2>{chart}<p>{html.escape(cascade_sentence(cascade))}. "
+            f"{html.escape(cascade.first)} can answer {cover.share:.1%} of the samples with at most 1% of them "
+            "wrong.</p>"
         )
+    return body
+
+
+def render_html(summary: Summary, rows: list[Row], samples: list[Sample]) -> str:
+    """One self-contained page: charts as inline SVG, images as data URLs, no outside requests."""
+    names = list(summary.providers)
+    body = [
+        f"<h1>Evaluation: {html.escape(summary.dataset)}</h1>",
+        f"<p>{summary.samples} samples; every provider answered the same ones. Seed {summary.seed}.</p>",
+        *summary_sections(summary),
+    ]
     body.append("<h2>Latency</h2>" + _latency_plot(rows, names))
     body.append("<h2>Where the providers disagree</h2>" + _gallery(rows, samples, names))
     return (

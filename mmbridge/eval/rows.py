@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -11,7 +11,7 @@ from ..atomic import atomic_write
 from ..errors import RunError
 from ..types import Task, was_parsed
 
-__all__ = ["ROWS_FILE", "Row", "RowError", "compact_rows", "read_rows"]
+__all__ = ["ROWS_FILE", "Row", "RowError", "compact_rows", "parse_rows", "read_rows"]
 
 ROWS_FILE = "samples.jsonl"
 
@@ -73,6 +73,19 @@ class Row(BaseModel):
         return self.error is None and not self.unsupported
 
 
+def parse_rows(text: str) -> Iterator[tuple[int, Row | str]]:
+    """Each non-blank line of ``text`` with its number: the Row it holds, or why it is not one."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield number, Row.model_validate_json(line)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(str(p) for p in problem["loc"]) or "the line"
+            yield number, f"not a result row ({where}: {problem['msg']})"
+
+
 def read_rows(path: Path, belongs: Callable[[Row], str | None] | None = None) -> list[Row]:
     """The rows of ``path``, the latest for each (sample, provider).
 
@@ -91,18 +104,9 @@ def read_rows(path: Path, belongs: Callable[[Row], str | None] | None = None) ->
             f.truncate(end)
         data = data[:end]
     latest: dict[tuple[str, str], Row] = {}
-    for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = Row.model_validate_json(line)
-        except ValidationError as exc:
-            problem = exc.errors()[0]
-            where = ".".join(str(p) for p in problem["loc"]) or "the line"
-            raise RunError(
-                f"{path} line {number}: not a result row ({where}: {problem['msg']}); "
-                "delete that line to ask it again, or rerun with --restart"
-            ) from None
+    for number, row in parse_rows(data.decode("utf-8", errors="replace")):
+        if isinstance(row, str):
+            raise RunError(f"{path} line {number}: {row}; delete that line to ask it again, or rerun with --restart")
         if belongs is not None and (wrong := belongs(row)):
             raise RunError(f"{path} line {number}: {wrong}; delete that line, or rerun with --restart")
         latest[row.key] = row  # a re-asked row comes after the one it replaces

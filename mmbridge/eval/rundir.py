@@ -25,11 +25,24 @@ from ..offline import OFFLINE_FOLDER, running_batches
 from ..provider import Provider, identity_of
 from .rows import ROWS_FILE, Row, read_rows
 
-__all__ = ["RUN_FILE", "exclusive", "record_run", "row_source", "run_identity"]
+__all__ = [
+    "INPUTS_FILE",
+    "LOCK_FILE",
+    "RUN_FILE",
+    "exclusive",
+    "record_inputs",
+    "record_run",
+    "row_source",
+    "run_identity",
+]
 
 RUN_FILE = "run.json"
+#: the run's samples as asked (pictures by absolute path), for `mmbridge view`
+INPUTS_FILE = "inputs.jsonl"
+#: the thresholds `mmbridge cascade fit` chose on this run's rows
+FIT_FILE = "cascade_fit.json"
 LOCK_FILE = ".lock"
-OUTPUTS = (ROWS_FILE, RUN_FILE, "summary.json", "report.md", "report.html")
+OUTPUTS = (ROWS_FILE, RUN_FILE, INPUTS_FILE, FIT_FILE, "summary.json", "report.md", "report.html")
 
 
 @contextlib.contextmanager
@@ -155,3 +168,11 @@ def record_run(
     with atomic_write(path) as f:
         json.dump(identity, f, indent=2)
     return identity, rows
+
+
+def record_inputs(out: Path, samples: Sequence[Sample]) -> None:
+    """Write the run's samples, each picture by its absolute path, so the run folder says what was
+    asked without the dataset spec (which may be relative to where the run was started)."""
+    with atomic_write(out / INPUTS_FILE) as f:
+        for sample in samples:
+            f.write(sample.model_copy(update={"image": sample.image.resolve()}).model_dump_json() + "\n")

@@ -29,7 +29,7 @@ from .scoring import MAIN_METRIC, paired_scores, task_metrics
 from .stats import expected_calibration_error, mcnemar_exact, paired_bootstrap
 from .summary_model import SCHEMA, Summary
 
-__all__ = ["MAIN_METRIC", "SCHEMA", "failed_providers", "summarize"]
+__all__ = ["MAIN_METRIC", "SCHEMA", "failed_providers", "paired_comparison", "summarize"]
 
 
 def _calibration_error(rows: list[Row]) -> float | None:
@@ -68,9 +68,11 @@ def _task_summary(rows: list[Row], task: str, samples: dict[str, Sample], seed: 
     }
 
 
-def _pair(
+def paired_comparison(
     a: str, b: str, task: str, by_provider: dict[str, dict[str, Row]], samples: dict[str, Sample], seed: int
 ) -> dict[str, Any] | None:
+    """``a`` against ``b`` on ``task``'s samples both answered: the mean difference of their scores
+    with its 95% CI and a p-value (exact McNemar, or a paired bootstrap for captions); None if none."""
     ra, rb = by_provider[a], by_provider[b]
     common = [k for k, r in ra.items() if r.task == task and k in rb and r.ok and rb[k].ok]
     if not common:
@@ -145,7 +147,7 @@ def summarize(
         }
     for a, b in itertools.combinations(providers, 2):
         for task in tasks:
-            pair = _pair(a, b, task, keyed, by_id, seed)
+            pair = paired_comparison(a, b, task, keyed, by_id, seed)
             if pair is not None:
                 summary["pairs"].append(pair)
     summary["cascades"] = cascade_analysis(keyed, providers, tasks)

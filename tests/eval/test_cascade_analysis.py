@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,17 @@ def test_cascade_fit_evaluates_and_prints_the_table_to_paste(tmp_path: Path, cap
     shown = capsys.readouterr().out
     assert (tmp_path / "fit" / "samples.jsonl").is_file()
     assert '[providers.cascade]\ntype = "cascade"\nproviders = ["prior", "fake"]' in shown
+    fitted = json.loads((tmp_path / "fit" / "cascade_fit.json").read_text())
+    threshold = fitted["tasks"]["vqa"]["threshold"]
+    assert (fitted["first"], fitted["then"]) == ("prior", "fake") and f"vqa = {threshold}" in shown
+    # the viewer marks the chosen point on the run's cascade curve
+    from mmbridge.eval.report import summary_sections
+    from mmbridge.view.app import _chosen
+    from mmbridge.view.library import Library
+
+    run, _ = Library(tmp_path / "fit").run(".")
+    assert _chosen(run.fit) == {("prior", "fake", t): f["threshold"] for t, f in fitted["tasks"].items()}
+    assert f"threshold {threshold:.4g}" in "".join(summary_sections(run.summary, _chosen(run.fit)))
 
 
 def test_the_live_cascade_and_the_offline_sweep_decide_alike_on_the_same_rows(shapes_png: Path) -> None:
