@@ -15,6 +15,7 @@ from .evaluate import register as register_eval
 from .info import register as register_info
 from .serve import register as register_serve
 from .train import register as register_train
+from .view import register as register_view
 
 app = typer.Typer(
     name="mmbridge",
@@ -33,6 +34,7 @@ register_batch(app)
 register_cascade(app)
 register_train(app)
 register_serve(app)
+register_view(app)
 
 #: exit code for mistakes the user can fix (bad input, bad config, missing package), as click does
 USER_ERROR = 2

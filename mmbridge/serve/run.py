@@ -15,7 +15,7 @@ from ..errors import ConfigError
 from .app import ServeLimits, create_app
 from .protocol import with_header_timeout
 
-__all__ = ["running_server", "serve", "uvicorn_config"]
+__all__ = ["in_thread", "running_server", "serve", "uvicorn_config"]
 
 SWITCH_INTERVAL_S = 0.02  # how long a thread may keep the GIL while another waits (Python's default: 5 ms)
 
@@ -92,19 +92,27 @@ def running_server(
 
     app = create_app(client, name, api_key=api_key, limits=limits)
     server = uvicorn.Server(uvicorn_config(app, limits, host="127.0.0.1", port=0, lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    with in_thread(server, max_seconds):
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}/v1"
+
+
+@contextlib.contextmanager
+def in_thread(server: Any, max_seconds: float, **run: Any) -> Iterator[None]:
+    """Run a uvicorn ``server`` in a background thread for the block (``run``: its run() arguments),
+    started before the block begins; it stops when the block ends, or by itself after ``max_seconds``."""
+    thread = threading.Thread(target=server.run, kwargs=run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.01)
     if not server.started:
-        raise RuntimeError("the test server did not start")
-    port = server.servers[0].sockets[0].getsockname()[1]
+        raise RuntimeError("the server did not start")
     stopper = threading.Timer(max_seconds, lambda: setattr(server, "should_exit", True))
     stopper.daemon = True
     stopper.start()
     try:
-        yield f"http://127.0.0.1:{port}/v1"
+        yield
     finally:
         stopper.cancel()
         server.should_exit = True

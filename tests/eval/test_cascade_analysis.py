@@ -114,7 +114,7 @@ def test_cascade_fit_evaluates_and_prints_the_table_to_paste(tmp_path: Path, cap
 
     run, _ = Library(tmp_path / "fit").run(".")
     assert _chosen(run.fit) == {("prior", "fake", t): f["threshold"] for t, f in fitted["tasks"].items()}
-    assert f"threshold {threshold:.4g}" in "".join(summary_sections(run.summary, _chosen(run.fit)))
+    assert f"threshold {threshold:.4g}" in "".join(summary_sections(run.summary(), _chosen(run.fit)))
 
 
 def test_the_live_cascade_and_the_offline_sweep_decide_alike_on_the_same_rows(shapes_png: Path) -> None:
