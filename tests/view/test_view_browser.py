@@ -113,3 +113,23 @@ def test_two_ticked_runs_open_side_by_side(page: Page, runs_root: Path) -> None:
     expect(page.locator("#changes tr[data-sample]")).to_have_count(len(changed))
     expect(page.locator("#pairs")).to_contain_text("prior")
     expect(page.locator("main h2")).to_have_text("second against first")  # the newer against the older
+
+
+def test_a_run_being_written_refreshes_as_its_rows_arrive(browser, runs_root: Path, tmp_path: Path) -> None:
+    from mmbridge.eval.rundir import exclusive
+
+    root = tmp_path / "runs"
+    shutil.copytree(runs_root / "first", root / "live")
+    (root / "live" / "summary.json").unlink()
+    lines = (root / "live" / "samples.jsonl").read_text().splitlines(keepends=True)
+    half = len(lines) // 2
+    (root / "live" / "samples.jsonl").write_text("".join(lines[:half]))
+    with running_viewer(root, max_seconds=120) as address, exclusive(root / "live"):
+        page = browser.new_page()
+        page.goto(address)
+        status = page.locator('tr[data-run="live"] .status')
+        expect(status).to_have_text(f"running {half} of {len(lines)} rows")
+        with (root / "live" / "samples.jsonl").open("a") as f:
+            f.write("".join(lines[half:]))
+        expect(status).to_have_text(f"running {len(lines)} of {len(lines)} rows", timeout=15_000)
+        page.close()
