@@ -9,13 +9,13 @@ from typing import Any
 
 import torch
 
+from mmbridge.batcher import Batcher
 from mmbridge.errors import ConfigError, ProviderError
 from mmbridge.extract import answer_response, label_response, normalize_answer
 from mmbridge.provider import BaseProvider
 from mmbridge.types import Request, Response, Task
 
 from . import TorchOptions, resolve_checkpoint
-from .batcher import Batcher
 from .checkpoint import WEIGHTS, load_checkpoint
 from .decode import beam_search, greedy
 from .device import autocast, bf16_helps, pick_device

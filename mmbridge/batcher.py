@@ -1,4 +1,5 @@
-"""Gather concurrent requests into batches for one worker thread (the pattern of inspect_ai's hf.py).
+"""Gather concurrent requests into batches for one worker thread (the pattern of inspect_ai's hf.py):
+the local providers' (torch, hf) way to turn concurrent calls into one forward pass.
 
 ``submit`` is called from any event loop; the worker takes the first waiting item, collects more
 until ``max_batch``, or until none has come for ``max_wait_ms``, or at most ``MAX_WAITS`` times

@@ -1,15 +1,11 @@
-"""The batcher that gathers concurrent calls into one forward pass: when a batch closes."""
+"""The batcher that gathers concurrent calls into one forward pass (the torch and hf providers): when a batch closes."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 
-import pytest
-
-pytest.importorskip("torch")
-
-from mmbridge_torch.batcher import MAX_WAITS, Batcher  # noqa: E402
+from mmbridge.batcher import MAX_WAITS, Batcher
 
 
 def _sizes(gap_s: float, count: int, max_wait_ms: float) -> list[int]:
