@@ -40,6 +40,7 @@ QUICK = [
     ("eval_pace", ["--samples", "1000", "--rounds", "3"]),
     ("images", []),
     ("view", []),
+    ("hf", []),
     # the local model's part needs its full 2,000 samples: with fewer, its rows come back in one or
     # two blocks and the steady rate between the first and last rows is meaningless (1,778% measured)
     ("ray_eval", ["--scaling-samples", "400"]),

@@ -19,7 +19,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Batcher"]
+from .errors import ProviderError
+
+__all__ = ["Batcher", "batch_failure"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -97,3 +99,14 @@ def _deliver(future: asyncio.Future[Any], result: Any) -> None:
         future.set_exception(result)
     else:
         future.set_result(result)
+
+
+def batch_failure(provider: str, exc: BaseException, batch: int, knob: str) -> ProviderError:
+    """A local model's failure on a batch as a ProviderError (so Fallback moves on and the CLI exits 1),
+    in one line; out of memory names the option (``knob``) that makes batches smaller."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, MemoryError) or "out of memory" in text.lower():
+        return ProviderError(f"out of memory on a batch of {batch}; lower {knob} ({text})", provider=provider)
+    return ProviderError(
+        f"the local model failed on a batch of {batch}: {type(exc).__name__}: {text}", provider=provider
+    )

@@ -24,7 +24,7 @@ __all__ = ["GROUP", "ProviderInfo", "ProviderPlugin", "build_provider", "list_pr
 
 GROUP = "mmbridge.providers"
 #: first-party providers that live in their own distributions, for install hints
-KNOWN_PACKAGES = {"openai": "mmbridge-openai", "torch": "mmbridge-torch"}
+KNOWN_PACKAGES = {"hf": "mmbridge-hf", "openai": "mmbridge-openai", "torch": "mmbridge-torch"}
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
-from mmbridge.batcher import Batcher
-from mmbridge.errors import ConfigError, ProviderError
+from mmbridge.batcher import Batcher, batch_failure
+from mmbridge.errors import ConfigError
 from mmbridge.extract import answer_response, label_response, normalize_answer
 from mmbridge.provider import BaseProvider
 from mmbridge.types import Request, Response, Task
@@ -105,7 +105,7 @@ class TorchProvider(BaseProvider):
         try:
             answers = self._answer(images, [requests[i] for i in good], [found[i] for i in good])  # type: ignore[misc]
         except (RuntimeError, MemoryError) as exc:  # out of memory, a kernel or device fault
-            answers = [_failure(self.name, exc, len(good))] * len(good)
+            answers = [batch_failure(self.name, exc, len(good), "max_batch")] * len(good)
         for i, answer in zip(good, answers, strict=True):
             results[i] = answer
         return results
@@ -175,14 +175,6 @@ class TorchProvider(BaseProvider):
 
     async def aclose(self) -> None:
         self._batcher.close()
-
-
-def _failure(name: str, exc: BaseException, batch: int) -> ProviderError:
-    """A torch failure as a ProviderError (so Fallback moves on and the CLI exits 1), in one line."""
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if isinstance(exc, MemoryError) or "out of memory" in text.lower():
-        return ProviderError(f"out of memory on a batch of {batch}; lower max_batch ({text})", provider=name)
-    return ProviderError(f"the local model failed on a batch of {batch}: {type(exc).__name__}: {text}", provider=name)
 
 
 def build(name: str, options: TorchOptions) -> TorchProvider:
