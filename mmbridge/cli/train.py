@@ -52,7 +52,10 @@ def register(app: typer.Typer) -> None:
         caption_layers: Annotated[int | None, option(Depth, help="Caption decoder layers [2].")] = None,
         backbone: Annotated[
             str | None,
-            typer.Option(help="cnn, or resnet18, resnet50, mobilenet_v3_small, efficientnet_b0 for photos."),
+            typer.Option(
+                help="cnn; resnet18, resnet50, mobilenet_v3_small or efficientnet_b0 for photos; or hf:ID-OR-FOLDER, "
+                "a transformers vision tower (CLIP, SigLIP, DINOv2)."
+            ),
         ] = None,
         backbone_weights: Annotated[
             str | None, typer.Option(help="DEFAULT (torchvision's, downloaded) or a state-dict file.")

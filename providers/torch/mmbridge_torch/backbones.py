@@ -24,6 +24,8 @@ from torch import nn
 
 from mmbridge.errors import ConfigError
 
+from .hf_trunk import HF_PREFIX, HFTrunk, tower_shape
+
 __all__ = ["BACKBONES", "build_trunk", "cached_features", "load_trunk_weights", "trunk_identity", "trunk_shape"]
 
 BACKBONES = ("resnet18", "resnet50", "mobilenet_v3_small", "efficientnet_b0")
@@ -43,13 +45,20 @@ def _trunk_of(model: nn.Module, name: str) -> nn.Module:
     return model.features  # type: ignore[return-value]
 
 
-def build_trunk(name: str) -> nn.Module:
-    """The trunk of torchvision's ``name``, with random weights."""
+def build_trunk(name: str, described: dict | None = None) -> nn.Module:
+    """The trunk of torchvision's ``name``, with random weights; for ``hf:...``, the transformers vision
+    tower ``described`` (hf_trunk.pretrained_tower)."""
+    if name.startswith(HF_PREFIX):
+        if described is None:
+            raise ConfigError(f"backbone {name!r}: the checkpoint lacks model.backbone_config; train it again")
+        return HFTrunk(described)
     return _trunk_of(_torchvision_model(name), name)
 
 
-def trunk_shape(name: str, image_size: int) -> tuple[int, int]:
+def trunk_shape(name: str, image_size: int, described: dict | None = None) -> tuple[int, int]:
     """(channels, grid side) of the trunk's output for ``image_size`` inputs; costs no memory."""
+    if name.startswith(HF_PREFIX) and described is not None:
+        return tower_shape(described, image_size)
     with torch.device("meta"):
         out = build_trunk(name)(torch.zeros(1, 3, image_size, image_size))
     return out.shape[1], out.shape[-1]

@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from mmbridge.errors import ConfigError
 
 from .backbones import BACKBONES
+from .hf_trunk import HF_PREFIX
 from .model import FusedModel, ModelConfig
 from .objects import FINDERS
 from .vocab import SPECIALS, Vocab
@@ -157,8 +158,12 @@ def _model_config(folder: Path, config: dict[str, Any]) -> ModelConfig:
         raise _refuse(folder, f"model keys unknown: {unknown or 'none'}, missing: {missing or 'none'}")
     for name, value in given.items():
         if name == "backbone":
-            if value != "cnn" and value not in BACKBONES:
-                raise _refuse(folder, f"model.backbone {value!r} is not cnn or one of {', '.join(BACKBONES)}")
+            if value != "cnn" and value not in BACKBONES and not str(value).startswith(HF_PREFIX):
+                raise _refuse(folder, f"model.backbone {value!r} is not cnn, hf:... or one of {', '.join(BACKBONES)}")
+            continue
+        if name == "backbone_config":
+            if value is not None and not (isinstance(value, dict) and {"config", "mean", "std"} <= set(value)):
+                raise _refuse(folder, "model.backbone_config must be null or hold config, mean and std")
             continue
         if name == "image_tokens":
             if value not in ("grid", "objects"):

@@ -72,6 +72,9 @@ class ModelConfig:
     # trunk for photos (backbones.BACKBONES), frozen unless finetune_backbone
     backbone: str = "cnn"
     finetune_backbone: bool = False
+    # with backbone "hf:<id or folder>": the transformers vision tower's config and pixel mean and std
+    # (hf_trunk.pretrained_tower), so a checkpoint rebuilds it without the folder or the hub
+    backbone_config: dict | None = None
     # what the image becomes: "grid" (the encoder's grid of cells) or "objects" (the objects a finder
     # sees in the pixels, see objects.py, read by reader.py): for synthetic scenes, diagrams, renders
     image_tokens: str = "grid"
@@ -273,14 +276,16 @@ class BackboneEncoder(nn.Module):
         super().__init__()
         from .backbones import build_trunk, trunk_shape
 
-        channels, self.grid = trunk_shape(cfg.backbone, cfg.image_size)
-        self.trunk = build_trunk(cfg.backbone)
+        channels, self.grid = trunk_shape(cfg.backbone, cfg.image_size, cfg.backbone_config)
+        self.trunk = build_trunk(cfg.backbone, cfg.backbone_config)
         self.frozen = not cfg.finetune_backbone
         self.trunk.requires_grad_(not self.frozen)
         self.proj = nn.Linear(channels, cfg.d_model)
         self.pos = nn.Linear(3, cfg.d_model)
-        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+        # ImageNet's statistics for torchvision's trunks; a transformers tower brings its own
+        mean, std = getattr(self.trunk, "pixel_stats", ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]))
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
 
     def train(self, mode: bool = True) -> BackboneEncoder:
         super().train(mode)

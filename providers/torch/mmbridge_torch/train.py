@@ -34,6 +34,7 @@ from .checkpoint import check_resumable, load_checkpoint, load_optimizer, save_c
 from .device import autocast, bf16_helps, pick_device
 from .evaluation import evaluate_prepared, selection_score
 from .guard import Profile
+from .hf_trunk import HF_PREFIX, pretrained_tower
 from .losses import batches, caption_index, step_loss
 from .model import FusedModel, ModelConfig, cosine_lr
 from .objects import FINDERS, choose_finder, pictures_differ, present, segment_batch
@@ -153,12 +154,19 @@ def _model_for(
     vocab, answers, covered = _vocabularies(samples, options.max_answers)
     aux = {"aux_colors": len(names[0]), "aux_shapes": len(names[1])} if names else {}
     cfg = ModelConfig(vocab_size=len(vocab), answer_size=max(len(answers), 1), **{**aux, **options.model})
+    tower = None
+    if cfg.backbone.startswith(HF_PREFIX):  # its config, statistics and weights, from the folder or the hub
+        if options.backbone_weights:
+            raise ConfigError("--backbone-weights is for torchvision backbones; an hf: backbone brings its own")
+        cfg.backbone_config, tower = pretrained_tower(cfg.backbone.removeprefix(HF_PREFIX))
     choice = None
     if "image_tokens" not in options.model and cnn and names is None:
         choice = choose_image_tokens(samples, cfg, keep_size="image_size" in options.model)
         cfg.image_tokens, cfg.image_size, cfg.finder = choice.kind, choice.size, choice.finder
     model = FusedModel(cfg)
-    if cfg.backbone != "cnn" and options.backbone_weights:
+    if tower is not None:
+        model.encoder.trunk.tower.load_state_dict(tower.state_dict())
+    elif cfg.backbone != "cnn" and options.backbone_weights:
         load_trunk_weights(model.encoder.trunk, cfg.backbone, options.backbone_weights)
     return model.to(device), vocab, answers, names, covered, choice
 
