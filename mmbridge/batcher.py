@@ -21,7 +21,7 @@ from typing import Any, Generic, TypeVar
 
 from .errors import ProviderError
 
-__all__ = ["Batcher", "batch_failure"]
+__all__ = ["Batcher", "batch_failure", "stamp_service"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -38,8 +38,11 @@ class Batcher(Generic[T, R]):
         max_batch: int,
         max_wait_ms: float,
         name: str = "mmbridge-batcher",
+        stamp: Callable[[R, float], R] | None = None,
     ) -> None:
         self.fn = fn
+        #: called on each result with the seconds its batch took (a Response records it as service_s)
+        self.stamp = stamp
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000
         self._queue: queue.Queue[Any] = queue.Queue()
@@ -79,10 +82,14 @@ class Batcher(Generic[T, R]):
             batch = [entry for entry in self._collect(first) if not entry[1].cancelled()]
             if not batch:
                 continue
+            start = time.perf_counter()
             try:
                 results: Sequence[Any] = self.fn([entry[0] for entry in batch])
             except BaseException as exc:  # noqa: BLE001 - delivered to every waiting caller
                 results = [exc] * len(batch)
+            if self.stamp is not None:
+                took = time.perf_counter() - start
+                results = [r if isinstance(r, BaseException) else self.stamp(r, took) for r in results]
             self.batches += 1
             for (_, future, loop), result in zip(batch, results, strict=True):
                 loop.call_soon_threadsafe(_deliver, future, result)
@@ -99,6 +106,11 @@ def _deliver(future: asyncio.Future[Any], result: Any) -> None:
         future.set_exception(result)
     else:
         future.set_result(result)
+
+
+def stamp_service(response: Any, seconds: float) -> Any:
+    """A Response with ``service_s``: the time of the batch it was answered in."""
+    return response.model_copy(update={"service_s": seconds})
 
 
 def batch_failure(provider: str, exc: BaseException, batch: int, knob: str) -> ProviderError:

@@ -78,7 +78,9 @@ class BaseProvider:
             raise UnsupportedTaskError(self.name, request.task.value, self.capabilities)
         start = time.perf_counter()
         response = await self._generate(request)
-        return response.model_copy(update={"latency_s": time.perf_counter() - start})
+        took = time.perf_counter() - start
+        # a batched provider stamps its batch's time; anything else served this call the whole time
+        return response.model_copy(update={"latency_s": took, "service_s": response.service_s or took})
 
     async def _generate(self, request: Request) -> Response:
         raise NotImplementedError

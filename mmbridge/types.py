@@ -136,7 +136,12 @@ class Response(BaseModel):
     provider: str
     model: str | None = None
     cached: bool = False
+    #: seconds from the call to the answer, as the caller waited for it (queueing included)
     latency_s: float | None = Field(default=None, ge=0)
+    #: seconds the provider itself spent on the answer: an API call's round trip; for a model that
+    #: answers in batches, its batch's compute; a cache hit's lookup. ``latency_s - service_s`` is
+    #: time spent waiting (for a batch to fill, behind other batches)
+    service_s: float | None = Field(default=None, ge=0)
     #: the provider's own probability for its answer, when it has one
     confidence: float | None = Field(default=None, ge=0, le=1)
     usage: Usage = Usage()

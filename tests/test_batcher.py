@@ -5,7 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-from mmbridge.batcher import MAX_WAITS, Batcher
+import numpy as np
+
+from mmbridge.batcher import MAX_WAITS, Batcher, stamp_service
+from mmbridge.image import Image
+from mmbridge.provider import BaseProvider
+from mmbridge.types import Request, Response
 
 
 def _sizes(gap_s: float, count: int, max_wait_ms: float) -> list[int]:
@@ -37,3 +42,36 @@ def test_a_pause_longer_than_the_wait_closes_the_batch_and_a_steady_stream_is_ca
     assert len(sizes) >= 4 and sum(sizes) == 6  # 8 ms apart with a 5 ms wait: mostly one call each
     capped = _sizes(gap_s=0.001, count=120, max_wait_ms=1)  # 1 ms apart never pauses: the cap closes it
     assert sum(capped) == 120 and max(capped) <= MAX_WAITS * 1 + 5 and len(capped) >= 4
+
+
+def test_each_answer_carries_its_batchs_time_and_a_queued_one_waited_for_the_batches_before_it() -> None:
+    """Service time apart from queueing: 12 calls, 4 to a batch, one batch at a time. Each answer is
+    stamped with its batch's own time; the third batch's callers waited through the first two."""
+
+    def work(requests: list[Request]) -> list[Response]:
+        end = time.perf_counter() + 0.02  # a batch's compute: busy, not asleep
+        while time.perf_counter() < end:
+            pass
+        return [Response(task=r.task, text="yes", provider="p") for r in requests]
+
+    class Batched(BaseProvider):
+        def __init__(self) -> None:
+            super().__init__("p")
+            self.batcher = Batcher(work, max_batch=4, max_wait_ms=50, stamp=stamp_service)
+
+        async def _generate(self, request: Request) -> Response:
+            return await self.batcher.submit(request)
+
+    provider = Batched()
+
+    async def main() -> list[Response]:
+        picture = Image(np.zeros((8, 8, 3), "uint8"))
+        return await asyncio.gather(*(provider.generate(Request.verify(picture, f"s{i}")) for i in range(12)))
+
+    answers = asyncio.run(main())
+    provider.batcher.close()
+    services = sorted({a.service_s for a in answers})
+    assert len(services) == 3 and all(s >= 0.02 for s in services)  # three batches, each stamped once
+    assert all(a.service_s <= a.latency_s for a in answers)
+    waited = max(a.latency_s - a.service_s for a in answers)
+    assert waited >= 2 * 0.02  # the last batch's callers queued behind two batches of 20 ms

@@ -29,7 +29,7 @@ def test_fake_answers_are_deterministic_and_derived_from_the_request(shapes_png:
     with Client("fake") as client:
         first = client.ask(shapes_png, "What color is the circle?")
         again = client.ask(shapes_png.read_bytes(), "What color is the circle?", cache=False)
-        assert first == again.model_copy(update={"latency_s": first.latency_s})
+        assert first == again.model_copy(update={"latency_s": first.latency_s, "service_s": first.service_s})
         assert first.answer == "red" and first.provider == "fake" and first.model == "fake-1"
         assert first.latency_s is not None and first.usage.cost_usd == 0.0
         assert client.caption(shapes_png).text == "a picture with something red in it"

@@ -51,7 +51,8 @@ def terminal_table(summary: Summary) -> Any:
     table.add_column("provider")
     for task_name in tasks:
         table.add_column(f"{task_name}\n{MAIN_METRIC[task_name]}", justify="right")
-    for column in ("errors", "p50 latency", "cost / 1k"):
+    # service: the provider's own time per answer; latency: as the run waited for it, queueing included
+    for column in ("errors", "service p50", "latency p50", "answers/s", "cost / 1k"):
         table.add_column(column, justify="right")
     for name, provider in summary.providers.items():
         cells = []
@@ -65,12 +66,13 @@ def terminal_table(summary: Summary) -> Any:
                 cells.append(f"{found.value:.3f}\n[{_fmt(found.ci95[0])}, {_fmt(found.ci95[1])}]")
         asked = sum(t.n for t in provider.tasks.values() if not t.unsupported)
         errors = sum(t.errors for t in provider.tasks.values())
-        latency = provider.latency_s.p50
         table.add_row(
             name,
             *cells,
             f"{errors / asked:.1%}" if asked else "-",
-            "-" if latency is None else f"{latency * 1000:.1f} ms",
+            _ms(provider.service_s.p50),
+            _ms(provider.latency_s.p50),
+            _rate(provider.answers_per_s),
             _money(provider.cost_per_1000, provider),
         )
     return table
@@ -116,18 +118,33 @@ def render_markdown(summary: Summary) -> str:
             lines.append(f"| {p.a} | {p.b} | {p.task} | {p.metric} | {p.n} | {ci} | {p.p_value:.3g} | {p.test} |")
         lines.append("")
     lines += [
-        "## Latency and cost",
+        "## Time and cost",
         "",
-        "| provider | p50 | p95 | input tokens | output tokens | cost | per 1k |",
-        "|---|---|---|---|---|---|---|",
+        "Service: the provider's own time per answer (an API call's round trip; for a model that answers",
+        "in batches, its batch's time). Latency: from the call to the answer as this run drove it, time",
+        "spent queued included (behind other requests, or waiting for a batch to fill). Answers/s: as",
+        "this run asked them (cache hits left out).",
+        "",
+        "| provider | service p50 | service p95 | latency p50 | latency p95 | answers/s "
+        "| input tokens | output tokens | cost | per 1k |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, p in summary.providers.items():
-        lat = p.latency_s
         cost, per_k = _money(p.cost_usd, p), _money(p.cost_per_1000, p)
-        p50 = "-" if lat.p50 is None else f"{lat.p50 * 1000:.1f} ms"
-        p95 = "-" if lat.p95 is None else f"{lat.p95 * 1000:.1f} ms"
-        lines.append(f"| {name} | {p50} | {p95} | {p.tokens.input} | {p.tokens.output} | {cost} | {per_k} |")
+        times = [_ms(p.service_s.p50), _ms(p.service_s.p95), _ms(p.latency_s.p50), _ms(p.latency_s.p95)]
+        lines.append(
+            f"| {name} | {' | '.join(times)} | {_rate(p.answers_per_s)} | {p.tokens.input} | {p.tokens.output} "
+            f"| {cost} | {per_k} |"
+        )
     return "\n".join(lines) + "\n"
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
+def _rate(per_second: float | None) -> str:
+    return "-" if per_second is None else f"{per_second:,.1f}"
 
 
 def _money(value: float | None, provider: ProviderSummary) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from ..client import Client
 from ..data.sample import Sample
 from ..errors import UnsupportedTaskError
@@ -24,6 +26,8 @@ def make_row(sample: Sample, provider: str, response: Response | None, error: Ex
             confidence=response.confidence,
             warning=response.warning,
             latency_s=response.latency_s,
+            service_s=response.service_s,
+            answered_at=round(time.time(), 3),
             input_tokens=response.usage.input_tokens,
             output_tokens=response.usage.output_tokens,
             cost_usd=response.usage.cost_usd,

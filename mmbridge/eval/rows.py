@@ -11,9 +11,11 @@ from ..atomic import atomic_write
 from ..errors import RunError
 from ..types import Task, was_parsed
 
-__all__ = ["ROWS_FILE", "Row", "RowError", "compact_rows", "parse_rows", "read_rows"]
+__all__ = ["ROWS_FILE", "TIMING", "Row", "RowError", "compact_rows", "parse_rows", "read_rows"]
 
 ROWS_FILE = "samples.jsonl"
+#: the fields of a row that measure when and how fast, not what: two runs of the same thing differ there
+TIMING = ("latency_s", "service_s", "answered_at")
 
 
 class RowError(BaseModel):
@@ -47,6 +49,10 @@ class Row(BaseModel):
     #: the provider's doubt in words (the local model: a picture unlike its training pictures)
     warning: str | None = None
     latency_s: float | None = None
+    #: the provider's own time on it (``Response.service_s``); latency_s - service_s was spent waiting
+    service_s: float | None = None
+    #: when the row was made (seconds since the epoch): the summary's answers per second
+    answered_at: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None

@@ -1,6 +1,6 @@
 """Turn rows into summary.json: metrics with 95% CIs per provider and task, by type, and per pair.
 
-The document is :class:`mmbridge.eval.summary_model.Summary` (schema ``mmbridge.eval.summary/2``;
+The document is :class:`mmbridge.eval.summary_model.Summary` (schema ``mmbridge.eval.summary/3``;
 ``Summary.model_json_schema()`` is its JSON schema): per provider, each task's counts, metrics and
 breakdown by type, latency, tokens and cost; the pairs of providers compared on the samples both
 answered; and the cascades the rows allow (see eval/cascade.py).
@@ -68,6 +68,35 @@ def _task_summary(rows: list[Row], task: str, samples: dict[str, Sample], seed: 
     }
 
 
+def _spread(seconds: np.ndarray) -> dict[str, float | None]:
+    if not len(seconds):
+        return {"p50": None, "p95": None, "mean": None}
+    return {
+        "p50": round(float(np.percentile(seconds, 50)), 6),
+        "p95": round(float(np.percentile(seconds, 95)), 6),
+        "mean": round(float(seconds.mean()), 6),
+    }
+
+
+#: a longer gap between answers is a pause between runs (a killed run resumed later), not work
+PAUSE_S = 60.0
+
+
+def answers_per_second(rows: list[Row]) -> float | None:
+    """Answers a second over the time they were being made: from the first call's start to the
+    last answer, the pauses between resumed runs left out; None with fewer than two answers."""
+    times = sorted((r.answered_at, r.latency_s or 0.0) for r in rows if r.answered_at is not None)
+    if len(times) < 2:
+        return None
+    busy, start, last = 0.0, times[0][0] - times[0][1], times[0][0]
+    for at, latency in times[1:]:
+        if at - last > PAUSE_S:  # a new session: close the span, open another at this call's start
+            busy, start = busy + (last - start), at - latency
+        last = at
+    busy += last - start
+    return round(len(times) / busy, 3) if busy > 0 else None
+
+
 def paired_comparison(
     a: str, b: str, task: str, by_provider: dict[str, dict[str, Row]], samples: dict[str, Sample], seed: int
 ) -> dict[str, Any] | None:
@@ -128,15 +157,14 @@ def summarize(
     for name in providers:
         mine = list(keyed[name].values())
         latencies = np.array([r.latency_s for r in mine if r.ok and r.latency_s is not None])
+        served = np.array([r.service_s for r in mine if r.ok and not r.cached and r.service_s is not None])
         costs = [r.cost_usd for r in mine if r.ok and r.cost_usd is not None]
         answered = sum(1 for r in mine if r.ok)
         summary["providers"][name] = {
             "tasks": {t: _task_summary([r for r in mine if r.task == t], t, by_id, seed) for t in tasks},
-            "latency_s": {
-                "p50": round(float(np.percentile(latencies, 50)), 6) if len(latencies) else None,
-                "p95": round(float(np.percentile(latencies, 95)), 6) if len(latencies) else None,
-                "mean": round(float(latencies.mean()), 6) if len(latencies) else None,
-            },
+            "latency_s": _spread(latencies),
+            "service_s": _spread(served),
+            "answers_per_s": answers_per_second([r for r in mine if r.ok and not r.cached]),
             "tokens": {
                 "input": sum(r.input_tokens or 0 for r in mine),
                 "output": sum(r.output_tokens or 0 for r in mine),

@@ -1,9 +1,10 @@
 """summary.json as a typed model: written through it, read back through it (this version's and the
 previous one's), rendered from it by the reports.
 
-Schema ``mmbridge.eval.summary/2`` has the keys of ``/1``; ``reasked_errors`` and each provider's
-``batch`` are now always present (in ``/1`` only evaluate() added them, so they default when a
-``/1`` file is read).
+Schema ``mmbridge.eval.summary/3`` has the keys of ``/2`` and, per provider, ``service_s`` (the
+provider's own time per answer, apart from time spent queued) and ``answers_per_s`` (empty when a
+``/2`` file is read). ``/2`` has the keys of ``/1``; ``reasked_errors`` and each provider's ``batch``
+are always present (in ``/1`` only evaluate() added them, so they default when a ``/1`` file is read).
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ __all__ = [
     "read_summary",
 ]
 
-SCHEMA = "mmbridge.eval.summary/2"
+SCHEMA = "mmbridge.eval.summary/3"
 #: the versions this one reads
-READABLE = (SCHEMA, "mmbridge.eval.summary/1")
+READABLE = (SCHEMA, "mmbridge.eval.summary/2", "mmbridge.eval.summary/1")
 
 
 class _Part(BaseModel):
@@ -73,7 +74,13 @@ class Tokens(_Part):
 
 class ProviderSummary(_Part):
     tasks: dict[str, TaskSummary]
+    #: seconds from the call to the answer as this run drove the provider: queueing included
     latency_s: Latency
+    #: seconds the provider itself spent per answer (for a batched model, its batch's time); cache
+    #: hits left out
+    service_s: Latency = Latency()
+    #: answers a second while this run asked it (cache hits and the pauses between resumed runs left out)
+    answers_per_s: float | None = None
     tokens: Tokens
     cost_usd: float | None
     cost_per_1000: float | None

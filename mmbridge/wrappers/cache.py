@@ -179,7 +179,8 @@ class Cached(WrapperProvider):
 
     def _hit(self, stored: Any, latency_s: float) -> Response:
         self.hits += 1
-        return Response.model_validate_json(stored).model_copy(update={"cached": True, "latency_s": latency_s})
+        hit = {"cached": True, "latency_s": latency_s, "service_s": latency_s}  # the lookup was the service
+        return Response.model_validate_json(stored).model_copy(update=hit)
 
     def put(self, request: Request, response: Response) -> None:
         """Keep an answer that was got around this wrapper (a batch's); blocking."""
@@ -234,7 +235,8 @@ class Cached(WrapperProvider):
             if leader.cancelled() and not (task and task.cancelling()):
                 return await self.generate(request)  # the leader was cancelled, not us: ask ourselves
             raise
-        return response.model_copy(update={"cached": True, "latency_s": time.perf_counter() - start})
+        took = time.perf_counter() - start
+        return response.model_copy(update={"cached": True, "latency_s": took, "service_s": took})
 
     async def aclose(self) -> None:
         await asyncio.to_thread(close_store, self.store, self.directory)

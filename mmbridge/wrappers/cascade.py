@@ -76,7 +76,7 @@ class Cascade:
         }
 
     async def generate(self, request: Request) -> Response:
-        start = time.perf_counter()
+        start, service = time.perf_counter(), 0.0
         stages = [p for p in self.providers if request.task in p.capabilities]
         if not stages:
             raise UnsupportedTaskError(self.name, request.task.value, self.capabilities)
@@ -92,12 +92,14 @@ class Cascade:
                 asked.append(provider.name)
                 continue
             usage = add_usage(usage, response.usage)
+            service += response.service_s or 0.0
             if last or stays(sureness(response.confidence, response.parsed), self.thresholds.get(request.task)):
                 return response.model_copy(
                     update={
                         "usage": usage,
                         "escalated_from": tuple(asked),
                         "latency_s": time.perf_counter() - start,
+                        "service_s": service,  # every stage asked served it
                     }
                 )
             asked.append(provider.name)

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from mmbridge.batcher import Batcher, batch_failure
+from mmbridge.batcher import Batcher, batch_failure, stamp_service
 from mmbridge.errors import ConfigError
 from mmbridge.extract import answer_response, label_response, response_from_text
 from mmbridge.provider import BaseProvider
@@ -53,7 +53,11 @@ class HFProvider(BaseProvider):
         self.model = options.model
         self.concurrency = 2 * options.batch_size  # a full batch waits while the one before it runs
         self._batcher: Batcher[Request, Response] = Batcher(
-            self._answer_batch, max_batch=options.batch_size, max_wait_ms=options.max_wait_ms, name=f"mmbridge-{name}"
+            self._answer_batch,
+            max_batch=options.batch_size,
+            max_wait_ms=options.max_wait_ms,
+            name=f"mmbridge-{name}",
+            stamp=stamp_service,
         )
 
     @property

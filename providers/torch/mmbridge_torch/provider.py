@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from mmbridge.batcher import Batcher, batch_failure
+from mmbridge.batcher import Batcher, batch_failure, stamp_service
 from mmbridge.errors import ConfigError
 from mmbridge.extract import answer_response, label_response, normalize_answer
 from mmbridge.provider import BaseProvider
@@ -57,7 +57,11 @@ class TorchProvider(BaseProvider):
         # calls at once that keep it busy: a full batch waiting while the one before it runs
         self.concurrency = 2 * options.max_batch
         self._batcher: Batcher[Request, Response] = Batcher(
-            self._answer_batch, max_batch=options.max_batch, max_wait_ms=options.max_wait_ms, name=f"mmbridge-{name}"
+            self._answer_batch,
+            max_batch=options.max_batch,
+            max_wait_ms=options.max_wait_ms,
+            name=f"mmbridge-{name}",
+            stamp=stamp_service,
         )
 
     @property
