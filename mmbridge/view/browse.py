@@ -80,6 +80,7 @@ class Entry:
                     "score": row.score,
                     "confidence": row.confidence,
                     "latency_s": row.latency_s,
+                    "service_s": row.service_s,
                     "cost_usd": row.cost_usd,
                     "cached": row.cached,
                     "error": row.error.message if row.error else None,

@@ -92,7 +92,8 @@ function select(name, values, label) {
 function answerLine(name, a) {
   const said = a.error ? `error: ${esc(a.error)}` : esc(a.text);
   const facts = [a.score != null ? `score ${num(a.score, 2)}` : null, a.confidence != null ? `conf ${num(a.confidence, 2)}` : null,
-    ms(a.latency_s), a.cost_usd ? money(a.cost_usd) : null, a.cached ? "cached" : null].filter(Boolean).join(", ");
+    a.service_s != null && a.service_s !== a.latency_s ? `service ${ms(a.service_s)} of ${ms(a.latency_s)}` : ms(a.latency_s),
+    a.cost_usd ? money(a.cost_usd) : null, a.cached ? "cached" : null].filter(Boolean).join(", ");
   return `<div class="answer outcome-${a.outcome}" data-provider="${esc(name)}" data-outcome="${a.outcome}">
     <span class="who">${esc(name)}</span> ${said} <span class="muted">(${a.outcome}; ${facts})</span></div>`;
 }
