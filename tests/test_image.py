@@ -193,3 +193,22 @@ def test_data_url_sends_fitting_files_unchanged_and_re_encodes_the_rest(picture:
     assert Image(Image(rotated).to_data_url()).size == (32, 48)  # rotation applied before sending
     rgba = encode(picture.convert("RGBA"), "PNG")
     assert Image(rgba).to_data_url() != "data:image/png;base64," + base64.b64encode(rgba).decode()
+
+
+@pytest.mark.parametrize("where", ["before the pixels", "after the pixels"])
+def test_a_png_exif_orientation_is_found_wherever_its_chunk_lies(picture: PILImage.Image, where: str) -> None:
+    import base64
+    import struct
+    import zlib
+
+    plain = encode(picture, "PNG")
+    exif = PILImage.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    body = exif.tobytes()
+    chunk = struct.pack(">I", len(body)) + b"eXIf" + body + struct.pack(">I", zlib.crc32(b"eXIf" + body))
+    at = plain.index(b"IDAT") - 4 if where == "before the pixels" else plain.index(b"IEND") - 4
+    tagged = Image(plain[:at] + chunk + plain[at:])
+    assert tagged.size == (picture.height, picture.width)  # turned as EXIF says
+    assert base64.b64decode(tagged.to_data_url().split(",")[1]) != plain[:at] + chunk + plain[at:]
+    untouched = Image(plain)
+    assert base64.b64decode(untouched.to_data_url().split(",")[1]) == plain  # no eXIf: sent as it is
