@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from mmbridge import Client
+from mmbridge import Client, Request
 from mmbridge.config import CacheConfig, Config
 from mmbridge.eval.runner import _Pictures
 from mmbridge.wrappers.cache import Cached
@@ -68,7 +68,9 @@ def test_pictures_kept_for_reuse_stay_within_a_memory_budget(tmp_path: Path) -> 
     assert not pictures.seen and pictures.held == 0
 
 
-def test_a_large_request_is_sent_from_the_providers_own_loop(openai_server, tmp_path: Path, shapes_png: Path) -> None:
+def test_a_large_request_is_sent_from_the_providers_own_loop_when_others_share_the_callers(
+    openai_server, tmp_path: Path, shapes_png: Path
+) -> None:
     pytest.importorskip("openai")
     noisy = tmp_path / "noisy.png"
     PILImage.fromarray(np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8)).save(noisy)
@@ -77,5 +79,8 @@ def test_a_large_request_is_sent_from_the_providers_own_loop(openai_server, tmp_
         assert client.ask(shapes_png, "What shape?").answer == "red"
         assert sdk._portal is None  # a small picture: sent from the caller's loop
         assert client.ask(noisy, "What shape?").answer == "red"
-        assert sdk._portal is not None and sdk._portal._thread.is_alive()
-    assert len(openai_server.requests) == 2
+        assert sdk._portal is None  # a large one, but the loop's only task: handing it over is all cost
+        answers = client.batch([Request.vqa(client.image(noisy), f"What shape {i}?") for i in range(4)], concurrency=4)
+        assert [a.answer for a in answers] == ["red"] * 4
+        assert sdk._portal is not None and sdk._portal._thread.is_alive()  # siblings on the loop: handed over
+    assert len(openai_server.requests) == 6

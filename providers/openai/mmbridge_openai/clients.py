@@ -2,9 +2,13 @@
 
 The SDK builds, sends and parses each request in Python: about 1 ms for a small body and 3 ms for
 a photo's 200 KB data URL, measured here. Work over a millisecond must not hold the caller's
-loop, so a large body goes to a Portal (an event loop on the provider's own thread). A small one
-stays on the caller's loop: handing it over costs more than it saves (client.abatch at 50 calls
-at once fell from 91% to 72% of the raw SDK's throughput when every call was handed over).
+loop while anything else runs on it, so a large body goes to a Portal (an event loop on the
+provider's own thread) unless the call is the loop's only task. A small one stays on the caller's
+loop: handing it over costs more than it saves (client.abatch at 50 calls at once fell from 91% to
+72% of the raw SDK's throughput when every call was handed over); so does a lone one, where the
+hand-over is all cost (about 0.3 ms a call, sequential calls with a 256x256 picture). Counting this
+provider's calls in flight instead missed the first call of every burst (its siblings were tasks
+already, not calls yet): 3-4 ms steps on the loop in benchmarks/loop_blocking.py.
 """
 
 from __future__ import annotations
@@ -55,8 +59,9 @@ class SDKClients:
         return client
 
     async def chat(self, payload: dict[str, Any], read: Callable[[Any], T]) -> T:
-        """``read(chat.completions.create(**payload))``, both on the portal when the body is large."""
-        if _image_bytes(payload) <= PORTAL_BYTES:
+        """``read(chat.completions.create(**payload))``, both on the portal when the body is large and
+        other tasks share the loop."""
+        if _image_bytes(payload) <= PORTAL_BYTES or len(asyncio.all_tasks()) <= 1:
             return read(await self.here().chat.completions.create(**payload))
         portal, client = self._opened() or await asyncio.to_thread(self._open)  # a client loads its TLS setup: ms
 
