@@ -15,7 +15,7 @@ import numpy as np
 
 from ..wrappers.cascade_rule import stays
 from .cascade import cascade_curve, paired
-from .rows import Row
+from .rows import Row, by_provider
 
 __all__ = ["fit_thresholds", "toml_table"]
 
@@ -46,10 +46,7 @@ def fit_thresholds(
     every task where ``first`` reported confidences and both providers were scored."""
     if (target_accuracy is None) == (budget_per_1000 is None):
         raise ValueError("give exactly one of target_accuracy and budget_per_1000")
-    keyed: dict[str, dict[str, Row]] = {first: {}, then: {}}
-    for r in rows:
-        if r.provider in keyed:
-            keyed[r.provider][r.sample_id] = r
+    keyed = by_provider(rows, (first, then))
     rng = np.random.default_rng(seed)
     out = {}
     for task in sorted({r.task.value for r in rows}):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -11,7 +11,7 @@ from ..atomic import atomic_write
 from ..errors import RunError
 from ..types import Task, was_parsed
 
-__all__ = ["ROWS_FILE", "TIMING", "Row", "RowError", "compact_rows", "parse_rows", "read_rows"]
+__all__ = ["ROWS_FILE", "TIMING", "Row", "RowError", "by_provider", "compact_rows", "parse_rows", "read_rows"]
 
 ROWS_FILE = "samples.jsonl"
 #: the fields of a row that measure when and how fast, not what: two runs of the same thing differ there
@@ -77,6 +77,15 @@ class Row(BaseModel):
     def ok(self) -> bool:
         """Answered: neither an error nor unsupported."""
         return self.error is None and not self.unsupported
+
+
+def by_provider(rows: Iterable[Row], providers: Iterable[str]) -> dict[str, dict[str, Row]]:
+    """The rows of ``providers`` by provider, then sample id (a later row of the same key wins)."""
+    keyed: dict[str, dict[str, Row]] = {name: {} for name in providers}
+    for row in rows:
+        if row.provider in keyed:
+            keyed[row.provider][row.sample_id] = row
+    return keyed
 
 
 def parse_rows(text: str) -> Iterator[tuple[int, Row | str]]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..data.sample import Sample
 from .cascade import cascade_analysis
-from .rows import Row
+from .rows import Row, by_provider
 from .scoring import MAIN_METRIC, paired_scores, task_metrics
 from .stats import expected_calibration_error, mcnemar_exact, paired_bootstrap
 from .summary_model import SCHEMA, Summary
@@ -150,9 +150,7 @@ def summarize(
         "providers": {},
         "pairs": [],
     }
-    keyed: dict[str, dict[str, Row]] = {p: {} for p in providers}
-    for r in rows:
-        keyed[r.provider][r.sample_id] = r
+    keyed = by_provider(rows, providers)
     tasks = sorted({s.task.value for s in samples})
     for name in providers:
         mine = list(keyed[name].values())

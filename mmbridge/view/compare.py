@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..eval.rows import by_provider
 from ..eval.summary import paired_comparison
 from .browse import outcome
 from .runs import Run
@@ -20,8 +21,7 @@ def compare_runs(a: Run, b: Run) -> dict[str, Any]:
     shared = [name for name in a.providers if name in b.providers]
     samples = {s.id: s for s in a.samples} | {s.id: s for s in b.samples}
     same_samples = bool(a.identity and b.identity and a.identity.get("samples") == b.identity.get("samples"))
-    keyed_a = {name: {r.sample_id: r for r in a.rows if r.provider == name} for name in shared}
-    keyed_b = {name: {r.sample_id: r for r in b.rows if r.provider == name} for name in shared}
+    keyed_a, keyed_b = by_provider(a.rows, shared), by_provider(b.rows, shared)
     pairs = []
     changes: list[dict[str, Any]] = []
     counts: dict[str, int] = {}
@@ -29,9 +29,10 @@ def compare_runs(a: Run, b: Run) -> dict[str, Any]:
         keyed = {"b": keyed_b[name], "a": keyed_a[name]}
         tasks = sorted({r.task.value for r in keyed_a[name].values()} & {r.task.value for r in keyed_b[name].values()})
         for task in tasks:
-            # captions need references: only samples whose inputs are known are compared
-            scored = {k: {i: r for i, r in v.items() if i in samples} for k, v in keyed.items()}
-            pair = paired_comparison("b", "a", task, scored if task == "caption" else keyed, samples, seed=0)
+            compared = keyed
+            if task == "caption":  # scored against references: only samples whose inputs are known
+                compared = {k: {i: r for i, r in v.items() if i in samples} for k, v in keyed.items()}
+            pair = paired_comparison("b", "a", task, compared, samples, seed=0)
             if pair is not None:
                 pairs.append({**pair, "provider": name, "a": a.key, "b": b.key})
         for sample_id, row_a in keyed_a[name].items():

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from ..data.sample import Sample
 from ..errors import RunError
 from ..eval.cascade import cascade_of
-from ..eval.rows import ROWS_FILE, Row, parse_rows
+from ..eval.rows import ROWS_FILE, Row, by_provider, parse_rows
 from ..eval.summary import summarize
 from ..eval.summary_model import Cascade, Summary, read_summary
 from .folders import SUMMARY_FILE, Files, is_being_written, read_json
@@ -143,10 +143,7 @@ def _with_fitted(summary: Summary | None, rows: list[Row], fit: dict[str, Any] |
         return summary
     first, then = str(fit.get("first")), str(fit.get("then"))
     drawn = {(c.first, c.then, c.task) for c in summary.cascades}
-    keyed: dict[str, dict[str, Row]] = {first: {}, then: {}}
-    for row in rows:
-        if row.provider in keyed:
-            keyed[row.provider][row.sample_id] = row
+    keyed = by_provider(rows, (first, then))
     extra = [
         Cascade.model_validate(found)
         for task in fit["tasks"]
