@@ -109,11 +109,13 @@ class HFProvider(BaseProvider):
         """Each request's choices (verify: yes, no) scored as continuations of its prompt,
         ``batch_size`` sequences a pass: their probabilities sum to 1."""
         flat: list[tuple[int, str, int]] = []  # (request, prompt + choice, the choice's tokens)
+        spans: list[range] = []  # each request's places in flat
         for r, request in enumerate(requests):
             prompt = self._prompt(request)
             joiner = "" if prompt[-1:].isspace() else " "
             choices = request.choices or VERIFY_CHOICES
             lengths = continuation_lengths(self.processor.tokenizer, prompt, [joiner + c for c in choices])
+            spans.append(range(len(flat), len(flat) + len(choices)))
             flat += [(r, prompt + joiner + c, n) for c, n in zip(choices, lengths, strict=True)]
         scores: list[float] = []
         tokens: list[int] = []
@@ -125,8 +127,7 @@ class HFProvider(BaseProvider):
             scores += got
             tokens += counts
         out = []
-        for r, request in enumerate(requests):
-            mine = [k for k, c in enumerate(flat) if c[0] == r]
+        for request, mine in zip(requests, spans, strict=True):
             probabilities = torch.softmax(torch.tensor([scores[k] for k in mine], dtype=torch.float64), dim=0)
             out.append(
                 Scored(
