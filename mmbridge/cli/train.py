@@ -66,10 +66,25 @@ def register(app: typer.Typer) -> None:
         image_tokens: Annotated[
             str,
             typer.Option(
-                help="auto, grid, or object tokens: flat (flat-colour objects; also 'objects') or shaded"
-                " (renders: shading, shadows). auto picks by a measured rule and prints it."
+                help="auto, grid, or object tokens: flat (flat-colour objects; also 'objects'), shaded"
+                " (renders: shading, shadows) or detector (photos; needs --detector-weights)."
+                " auto picks by a measured rule and prints it."
             ),
         ] = "auto",
+        detector: Annotated[
+            str | None,
+            typer.Option(
+                help="The detector finder's torchvision model [default: fasterrcnn_mobilenet_v3_large_fpn;"
+                " or fasterrcnn_resnet50_fpn, fasterrcnn_resnet50_fpn_v2, maskrcnn_resnet50_fpn]."
+            ),
+        ] = None,
+        detector_weights: Annotated[
+            str | None,
+            typer.Option(
+                help="DEFAULT (torchvision's, downloaded) or a state-dict file of the detector; with it,"
+                " auto uses the detector for pictures that do not segment."
+            ),
+        ] = None,
     ) -> None:
         """Train the local fused model on any dataset in the project's format."""
         from ..config import load_config
@@ -93,8 +108,11 @@ def register(app: typer.Typer) -> None:
             "backbone": backbone,
             "finetune_backbone": finetune_backbone or None,
             # flat and shaded are object tokens seen by that finder; objects is the flat one
-            "image_tokens": {"auto": None, "flat": "objects", "shaded": "objects"}.get(image_tokens, image_tokens),
-            "finder": image_tokens if image_tokens in ("flat", "shaded") else None,
+            "image_tokens": {"auto": None, "flat": "objects", "shaded": "objects", "detector": "objects"}.get(
+                image_tokens, image_tokens
+            ),
+            "finder": image_tokens if image_tokens in ("flat", "shaded", "detector") else None,
+            "detector": detector,
         }
         run_training(
             data=data,
@@ -112,5 +130,6 @@ def register(app: typer.Typer) -> None:
             scene=scene,
             max_answers=max_answers,
             backbone_weights=backbone_weights,
+            detector_weights=detector_weights,
             model={k: v for k, v in sizes.items() if v is not None},
         )

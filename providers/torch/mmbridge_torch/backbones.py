@@ -26,7 +26,15 @@ from mmbridge.errors import ConfigError
 
 from .hf_trunk import HF_PREFIX, HFTrunk, tower_shape
 
-__all__ = ["BACKBONES", "build_trunk", "cached_features", "load_trunk_weights", "trunk_identity", "trunk_shape"]
+__all__ = [
+    "BACKBONES",
+    "build_trunk",
+    "cached_features",
+    "load_torchvision_weights",
+    "load_trunk_weights",
+    "trunk_identity",
+    "trunk_shape",
+]
 
 BACKBONES = ("resnet18", "resnet50", "mobilenet_v3_small", "efficientnet_b0")
 
@@ -64,11 +72,12 @@ def trunk_shape(name: str, image_size: int, described: dict | None = None) -> tu
     return out.shape[1], out.shape[-1]
 
 
-def load_trunk_weights(trunk: nn.Module, name: str, weights: str) -> None:
-    """Load ``weights`` ("DEFAULT", or a state-dict file of the whole torchvision model) into ``trunk``."""
+def load_torchvision_weights(model: nn.Module, name: str, weights: str, role: str) -> None:
+    """Load ``weights`` into torchvision's ``name`` model: "DEFAULT" (torchvision's, downloaded here)
+    or a state-dict file of the whole model (``.safetensors``, else torch's format, tensors only).
+    What cannot be loaded is one ConfigError line that names the ``role`` ("backbone", "detector")."""
     from torchvision import models
 
-    full = _torchvision_model(name)
     try:
         if weights == "DEFAULT":
             state = models.get_model_weights(name).DEFAULT.get_state_dict(progress=False)
@@ -78,10 +87,16 @@ def load_trunk_weights(trunk: nn.Module, name: str, weights: str) -> None:
             state = load_file(weights)
         else:
             state = torch.load(weights, map_location="cpu", weights_only=True)
-        full.load_state_dict(state)
+        model.load_state_dict(state)
     except (OSError, RuntimeError, ValueError, KeyError, TypeError, EOFError, pickle.UnpicklingError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"backbone weights {weights!r} for {name}: cannot be loaded ({first})") from None
+        raise ConfigError(f"{role} weights {weights!r} for {name}: cannot be loaded ({first})") from None
+
+
+def load_trunk_weights(trunk: nn.Module, name: str, weights: str) -> None:
+    """Load ``weights`` ("DEFAULT", or a state-dict file of the whole torchvision model) into ``trunk``."""
+    full = _torchvision_model(name)
+    load_torchvision_weights(full, name, weights, "backbone")
     trunk.load_state_dict(_trunk_of(full, name).state_dict())
 
 

@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from mmbridge.errors import ConfigError
 
 from .backbones import BACKBONES
+from .detector import DETECTORS
 from .hf_trunk import HF_PREFIX
 from .model import FusedModel, ModelConfig
 from .objects import FINDERS
@@ -124,7 +125,10 @@ def _refuse(folder: Path, problem: str) -> ConfigError:
 #: not make the loader build a model of a billion layers
 _LIMITS = {"dropout": (0.0, 0.99), "aux_colors": (0, 4096), "aux_shapes": (0, 4096), "vocab_size": (6, 10_000_000)}
 _LIMITS |= dict.fromkeys(("image_layers", "fusion_layers", "caption_layers"), (0, 64))
+_LIMITS["detector_threshold"] = (0.0, 1.0)
 _DEFAULT_LIMIT = (1, 65_536)
+#: the model's settings that are names, and the names each may take
+_NAMED = {"finder": (*FINDERS, "detector"), "detector": DETECTORS}
 MAX_PARAMETERS = 2_000_000_000
 
 
@@ -169,16 +173,16 @@ def _model_config(folder: Path, config: dict[str, Any]) -> ModelConfig:
             if value not in ("grid", "objects"):
                 raise _refuse(folder, f"model.image_tokens must be grid or objects, got {value!r}")
             continue
-        if name == "finder":
-            if value not in FINDERS:
-                raise _refuse(folder, f"model.finder must be one of {', '.join(FINDERS)}, got {value!r}")
+        if name in _NAMED:
+            if value not in _NAMED[name]:
+                raise _refuse(folder, f"model.{name} must be one of {', '.join(_NAMED[name])}, got {value!r}")
             continue
         if name == "finetune_backbone":
             if not isinstance(value, bool):
                 raise _refuse(folder, f"model.finetune_backbone must be true or false, got {value!r}")
             continue
         low, high = _LIMITS.get(name, _DEFAULT_LIMIT)
-        number = name == "dropout"
+        number = name in ("dropout", "detector_threshold")
         if isinstance(value, bool) or not isinstance(value, (int, float) if number else int):
             raise _refuse(folder, f"model.{name} must be {'a number' if number else 'a whole number'}, got {value!r}")
         if not low <= value <= high:

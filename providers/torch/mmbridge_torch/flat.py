@@ -39,9 +39,10 @@ _BORDER = 2  # pixels of the border that seed the background fit
 class Found:
     """What the finder saw in one picture."""
 
-    masks: list[np.ndarray]  # (H,W) bool per object, largest first
+    masks: list[np.ndarray]  # (H,W) bool per object, largest (a detector's: surest) first
     background: float  # share of the pixels that are background
     covered: float  # share of the foreground in parts big enough to be objects
+    regions: np.ndarray | None = None  # (objects, C): a learned finder's own features of each (detector.py)
 
 
 @functools.lru_cache(maxsize=8)

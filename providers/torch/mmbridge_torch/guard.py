@@ -6,7 +6,8 @@ answered silently from objects that are not there (a photo's fragments, say).
 A picture looks like the training pictures when it segments like them: it passes
 ``objects.segments_like`` (a background, at most ``max_objects`` objects that cover what is not
 background) and holds no more objects than the most any training picture held. Training
-records that number in the checkpoint (``Profile``).
+records that number in the checkpoint (``Profile``). A photo has no background to measure: for
+the detector finder, a picture in which it finds no object is the one flagged.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 from mmbridge.types import Response
 
 from .flat import Found
-from .objects import present, segment_found, segments_like
+from .objects import Finder, present, segment_found, segments_like
 
 __all__ = ["DOUBT", "Profile", "doubted", "segment_checked"]
 
@@ -30,7 +31,7 @@ DOUBT = 0.5  # a flagged answer's confidence is multiplied by this
 class Profile:
     """What the training pictures looked like to the object finder."""
 
-    finder: str  # which finder found the objects ("flat")
+    finder: str  # which finder found the objects ("flat", "shaded", "detector")
     most_objects: int  # the most objects any training picture held
 
     def to_info(self) -> dict[str, Any]:
@@ -50,10 +51,12 @@ class Profile:
         return cls(finder, int(counts.max()) if len(counts) else 0)
 
 
-def segment_checked(images: torch.Tensor, limit: int, profile: Profile) -> tuple[torch.Tensor, list[str | None]]:
-    """(B,3,S,S) uint8 -> their object descriptions (B,limit,FEATURES) and, per picture, a warning
-    (None where it looks like the training pictures)."""
-    features, found = segment_found(images, limit, profile.finder)
+def segment_checked(
+    images: torch.Tensor, finder: str | Finder, limit: int, profile: Profile
+) -> tuple[torch.Tensor, list[str | None]]:
+    """(B,3,S,S) uint8 -> their object descriptions (B,limit,F) as ``finder`` sees them and, per
+    picture, a warning (None where it looks like the training pictures)."""
+    features, found = segment_found(images, limit, finder)
     return features, [_warning(seen, limit, profile) for seen in found]
 
 
@@ -67,7 +70,10 @@ def doubted(response: Response, warning: str | None) -> Response:
 
 def _warning(found: Found, limit: int, profile: Profile) -> str | None:
     count = len(found.masks)
-    if not segments_like(found, limit):
+    if profile.finder == "detector":  # a photo has no background to measure: what counts is that it saw something
+        if count == 0:
+            return "the detector found no object in the picture above its threshold: the answer rests on none"
+    elif not segments_like(found, limit):
         return (
             f"the picture does not segment like the scenes this model learnt from ({profile.finder} finder: "
             f"{count} regions, {found.background:.0%} background, {found.covered:.0%} of the rest in objects): "

@@ -31,7 +31,8 @@ cross-attention head which object a question names (losses.py, from scene.py's t
 A user's data has no scenes. For pictures of objects on a background, ``image_tokens = "objects"``
 replaces the grid: the objects a finder sees in the pixels (objects.py) become the tokens, and
 reader.py, not the fusion blocks, reads them for each question; its grounding loss needs no
-labels. The caption decoder reads object tokens as it reads a grid. Photos keep the grid.
+labels. The caption decoder reads object tokens as it reads a grid. Photos keep the grid, or,
+given a detector's weights, take the objects it finds (detector.py).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .objects import FEATURES, XY, present, segment_batch
+from .objects import XY, Finder, present, segment_batch, width
 from .reader import ObjectReader
 
 __all__ = ["FusedModel", "Memory", "ModelConfig"]
@@ -79,7 +80,12 @@ class ModelConfig:
     # sees in the pixels, see objects.py, read by reader.py): for synthetic scenes, diagrams, renders
     image_tokens: str = "grid"
     max_objects: int = 16  # with "objects": the largest this many regions are kept
-    finder: str = "flat"  # with "objects": which finder sees them (objects.FINDERS: flat, shaded)
+    finder: str = "flat"  # with "objects": which finder sees them (objects.FINDERS: flat, shaded; or detector)
+    # with finder "detector": which torchvision detector (detector.DETECTORS), the side it sees
+    # pictures at, and the score from which its boxes are objects
+    detector: str = "fasterrcnn_mobilenet_v3_large_fpn"
+    detector_size: int = 320
+    detector_threshold: float = 0.2
     # auxiliary heads, trained only when samples carry their scene (meta.scene): per grid cell, the
     # colour and shape of the object centred there and its offset in the cell; 0 turns them off
     aux_colors: int = 0
@@ -257,8 +263,19 @@ class ObjectEncoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.limit, self.finder = cfg.max_objects, cfg.finder
-        self.mlp = nn.Sequential(nn.Linear(FEATURES, cfg.d_model), nn.ReLU(), nn.Linear(cfg.d_model, cfg.d_model))
+        self.limit, self.finder_name = cfg.max_objects, cfg.finder
+        self.detector: nn.Module | None = None
+        if cfg.finder == "detector":  # a learned finder: its weights are the model's (the checkpoint carries them)
+            from .detector import RegionDetector
+
+            self.detector = RegionDetector(cfg.detector, cfg.detector_size, cfg.detector_threshold)
+        size = width(self.finder)
+        self.mlp = nn.Sequential(nn.Linear(size, cfg.d_model), nn.ReLU(), nn.Linear(cfg.d_model, cfg.d_model))
+
+    @property
+    def finder(self) -> str | Finder:
+        """What finds the objects: a finder's name (objects.FINDERS), or the detector."""
+        return self.finder_name if self.detector is None else self.detector  # type: ignore[return-value]
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> tokens (B,K,D), centres (B,K,2) in [-1, 1], valid (B,K)."""

@@ -5,7 +5,9 @@ Finders (pixels in; masks, and how the picture looked to them, out):
 
 - ``flat`` (flat.py): objects of one colour each on a smooth background: diagrams, synthetic
   scenes, saved anti-aliased, as JPEG, on a gradient; objects that touch are split by colour;
-- ``shaded`` (shaded.py): shaded objects on a textured floor with shadows: renders.
+- ``shaded`` (shaded.py): shaded objects on a textured floor with shadows: renders;
+- ``detector`` (detector.py): a torchvision detector's boxes, for photos, each with the detector's
+  own region features after the description below (a learned finder: ``Finder``).
 
 ``choose_finder`` picks one for a training set by a measured rule: the flat finder when it and
 the shaded one count the same objects in 95% of the sampled pictures (the simpler model explains
@@ -25,10 +27,12 @@ Nothing here is learned or reads labels: it is image processing, the same at tra
 inference. ``segments_like`` says whether one picture looks like such a scene (the training
 pictures must, 95% of them; at answer time guard.py checks each); photos do not (no smooth
 background, hundreds of regions), and for them the model keeps its grid of CNN or backbone
-features (``ModelConfig.image_tokens``).
+features (``ModelConfig.image_tokens``), or, given a detector's weights, its objects.
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -42,6 +46,7 @@ FINDERS = {"flat": flat.find, "shaded": shaded.find}
 __all__ = [
     "FEATURES",
     "FINDERS",
+    "Finder",
     "XY",
     "choose_finder",
     "describe",
@@ -53,6 +58,7 @@ __all__ = [
     "segment_found",
     "segmentable_share",
     "segments_like",
+    "width",
 ]
 
 MASK = 8  # the outline is resampled to MASK x MASK
@@ -88,11 +94,27 @@ def _describe(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.concatenate([np.asarray(head, dtype=np.float32), outline])
 
 
-def describe(image: np.ndarray, found: Found, limit: int) -> np.ndarray:
-    """(limit, FEATURES) float32: the ``limit`` largest objects ``found`` in (3,S,S) ``image``, then zero rows."""
-    out = np.zeros((limit, FEATURES), np.float32)
+class Finder(Protocol):
+    """A learned finder (detector.RegionDetector): a batch of pictures in, what it found in each out."""
+
+    width: int  # the features it adds to each object's description
+
+    def find_batch(self, images: torch.Tensor, limit: int) -> list[Found]: ...
+
+
+def width(finder: str | Finder) -> int:
+    """How wide an object's description is for ``finder``: FEATURES, and a learned finder's own."""
+    return FEATURES + (0 if isinstance(finder, str) else finder.width)
+
+
+def describe(image: np.ndarray, found: Found, limit: int, size: int = FEATURES) -> np.ndarray:
+    """(limit, size) float32: the first ``limit`` objects ``found`` in (3,H,W) ``image`` (with a
+    learned finder's features after FEATURES), then zero rows."""
+    out = np.zeros((limit, size), np.float32)
     for i, mask in enumerate(found.masks[:limit]):
-        out[i] = _describe(image, mask)
+        out[i, :FEATURES] = _describe(image, mask)
+        if found.regions is not None:
+            out[i, FEATURES:] = found.regions[i]
     return out
 
 
@@ -101,18 +123,22 @@ def segment(image: np.ndarray, limit: int, finder: str = "flat") -> np.ndarray:
     return describe(image, FINDERS[finder](image, limit), limit)
 
 
-def segment_found(images: torch.Tensor, limit: int, finder: str = "flat") -> tuple[torch.Tensor, list[Found]]:
-    """(B,3,S,S) uint8 -> (B,limit,FEATURES) float32 on the images' device, and what the finder saw in each."""
-    pixels = images.detach().cpu().numpy()
-    found = [FINDERS[finder](image, limit) for image in pixels]
-    out = np.zeros((len(pixels), limit, FEATURES), np.float32)
-    for i, (image, seen) in enumerate(zip(pixels, found, strict=True)):
-        out[i] = describe(image, seen, limit)
+def segment_found(images: torch.Tensor, limit: int, finder: str | Finder = "flat") -> tuple[torch.Tensor, list[Found]]:
+    """(B,3,S,S) uint8 -> (B,limit,width(finder)) float32 on the images' device, and what the finder
+    saw in each. ``finder``: a name in FINDERS, or a learned one."""
+    pixels = images.detach().cpu()
+    if isinstance(finder, str):
+        found = [FINDERS[finder](image, limit) for image in pixels.numpy()]
+    else:
+        found = finder.find_batch(pixels, limit)
+    out = np.zeros((len(pixels), limit, width(finder)), np.float32)
+    for i, (image, seen) in enumerate(zip(pixels.numpy(), found, strict=True)):
+        out[i] = describe(image, seen, limit, out.shape[-1])
     return torch.from_numpy(out).to(images.device), found
 
 
-def segment_batch(images: torch.Tensor, limit: int, finder: str = "flat") -> torch.Tensor:
-    """(B,3,S,S) uint8 -> (B,limit,FEATURES) float32 on the images' device."""
+def segment_batch(images: torch.Tensor, limit: int, finder: str | Finder = "flat") -> torch.Tensor:
+    """(B,3,S,S) uint8 -> (B,limit,width(finder)) float32 on the images' device."""
     return segment_found(images, limit, finder)[0]
 
 

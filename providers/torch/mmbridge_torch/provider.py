@@ -126,7 +126,7 @@ class TorchProvider(BaseProvider):
             torch.set_num_threads(1 if len(requests) < SMALL_BATCH else self._threads)
         warnings: list[str | None] = [None] * len(images)
         if self.profile is not None:  # object tokens: each picture checked against the training pictures
-            images, warnings = segment_checked(images, cfg.max_objects, self.profile)
+            images, warnings = segment_checked(images, self.net.encoder.finder, cfg.max_objects, self.profile)
         with autocast(self.device, self._bf16):
             memory = self.net.encode_images(images)
             asks = [i for i, r in enumerate(requests) if r.task is not Task.CAPTION]

@@ -31,18 +31,22 @@ from mmbridge.types import Task
 from .backbones import cached_features, load_trunk_weights, trunk_identity
 from .calibration import calibrate
 from .checkpoint import check_resumable, load_checkpoint, load_optimizer, save_checkpoint
+from .detector import DETECTORS
 from .device import autocast, bf16_helps, pick_device
 from .evaluation import evaluate_prepared, selection_score
 from .guard import Profile
 from .hf_trunk import HF_PREFIX, pretrained_tower
 from .losses import batches, caption_index, step_loss
 from .model import FusedModel, ModelConfig, cosine_lr
-from .objects import FINDERS, choose_finder, pictures_differ, present, segment_batch
+from .objects import FINDERS, Finder, choose_finder, pictures_differ, present, segment_batch
 from .scene import attach, scene_vocab
 from .tensors import Prepared, answer_of, letterbox, prepare
 from .vocab import Vocab
 
-__all__ = ["TrainOptions", "load_samples", "preflight", "train"]
+__all__ = ["PHOTO_SIDE", "TrainOptions", "load_samples", "preflight", "train"]
+
+
+PHOTO_SIDE = 224  # the input side for the detector finder unless --image-size says otherwise
 
 
 @dataclass
@@ -69,6 +73,9 @@ class TrainOptions:
     max_answers: int = 3129
     #: with model={"backbone": ...}: "DEFAULT" (torchvision's, downloaded here) or a state-dict file
     backbone_weights: str | None = None
+    #: the detector finder's weights (detector.py): "DEFAULT" or a state-dict file; with them,
+    #: --image-tokens auto may choose the detector for pictures that do not segment
+    detector_weights: str | None = None
 
 
 def _vocabularies(samples: list[Sample], max_answers: int) -> tuple[Vocab, list[str], float]:
@@ -85,9 +92,13 @@ def preflight(options: TrainOptions) -> torch.device:
     """Everything that can be checked before data is read or a step is taken: the device, that
     ``out`` is a folder that can be written, and that ``--resume`` has a whole ``last/`` to resume."""
     device = pick_device(options.device)
-    tokens = options.model.get("image_tokens")
-    if tokens not in (None, "grid", "objects") or options.model.get("finder", "flat") not in FINDERS:
-        raise ConfigError(f"--image-tokens {tokens!r}: use auto, grid, objects, flat or shaded")
+    tokens, finder = options.model.get("image_tokens"), options.model.get("finder", "flat")
+    if tokens not in (None, "grid", "objects") or finder not in (*FINDERS, "detector"):
+        raise ConfigError(f"--image-tokens {tokens!r}: use auto, grid, objects, flat, shaded or detector")
+    if finder == "detector" and not options.detector_weights:
+        raise ConfigError("--image-tokens detector needs --detector-weights: DEFAULT (downloaded) or a state-dict file")
+    if options.model.get("detector", DETECTORS[0]) not in DETECTORS:
+        raise ConfigError(f"--detector {options.model['detector']!r} is not known; use one of {', '.join(DETECTORS)}")
     if tokens == "objects" and options.model.get("backbone", "cnn") != "cnn":
         raise ConfigError("--image-tokens objects replaces the image encoder: drop --backbone, or use grid")
     out = writable_folder(options.out)
@@ -162,9 +173,15 @@ def _model_for(
     choice = None
     if "image_tokens" not in options.model and cnn and names is None:
         choice = choose_image_tokens(samples, cfg, keep_size="image_size" in options.model)
+        if choice.kind == "grid" and options.detector_weights:  # pictures that do not segment: a detector's objects
+            choice = choice._replace(kind="objects", finder="detector")
         cfg.image_tokens, cfg.image_size, cfg.finder = choice.kind, choice.size, choice.finder
+    if cfg.finder == "detector" and "image_size" not in options.model:
+        cfg.image_size = PHOTO_SIDE  # a photo at 64 pixels leaves a detector little to find
     model = FusedModel(cfg)
-    if tower is not None:
+    if cfg.image_tokens == "objects" and cfg.finder == "detector":
+        model.encoder.detector.load_weights(options.detector_weights)
+    elif tower is not None:
         model.encoder.trunk.tower.load_state_dict(tower.state_dict())
     elif cfg.backbone != "cnn" and options.backbone_weights:
         load_trunk_weights(model.encoder.trunk, cfg.backbone, options.backbone_weights)
@@ -191,6 +208,11 @@ class TokenChoice(NamedTuple):
     agree: float
 
     def describe(self) -> str:
+        if self.finder == "detector":
+            return (
+                f"objects, detector finder ({self.share:.0%} of sampled training pictures segment into flat or shaded"
+                " objects, those from 95%; below, the detector's objects, as --detector-weights is given)"
+            )
         return (
             f"{self.kind} ({self.share:.0%} of sampled training pictures segment into objects for the {self.finder}"
             f" finder, objects from 95%; the flat and shaded finders agree on {self.agree:.0%}, flat from 95%)"
@@ -262,9 +284,10 @@ def _tensors(
             if split is not None:
                 split.images = cached_features(trunk_features, identity, split.images, options.cache_dir)
     if cfg.image_tokens == "objects":  # every image segmented once, not once per epoch
+        finder = model.encoder.finder
         for split in (data, val):
             if split is not None:
-                split.images = segment_batch(split.images, cfg.max_objects, cfg.finder)
+                split.images = _segmented(finder, split.images, cfg, options.cache_dir)
         # slots no training or validation picture fills are dropped: the reader's work grows with
         # them, and an answer is the same with or without empty slots (they are masked)
         most = max(
@@ -274,6 +297,15 @@ def _tensors(
             if split is not None:
                 split.images = split.images[:, : max(most, 1)]
     return data, val
+
+
+def _segmented(finder: str | Finder, images: torch.Tensor, cfg: ModelConfig, cache_dir: Path) -> torch.Tensor:
+    """The object descriptions of (N,3,S,S) uint8 ``images``; a detector's are kept on disk (keyed
+    by the pixels and the detector's weights, size and threshold): it takes ~80 ms a picture here."""
+    if isinstance(finder, str):
+        return segment_batch(images, cfg.max_objects, finder)
+    identity = f"{trunk_identity(finder, cfg.detector, cfg.detector_size)}-{cfg.detector_threshold}-{cfg.max_objects}"
+    return cached_features(lambda p: segment_batch(p, cfg.max_objects, finder), identity, images, cache_dir).float()
 
 
 def _optimizer(model: FusedModel, options: TrainOptions) -> torch.optim.Optimizer:

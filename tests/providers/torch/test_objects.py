@@ -81,7 +81,9 @@ def test_data_without_scenes_trains_object_tokens_that_answer_all_three_tasks(tm
 @pytest.mark.parametrize(
     ("extra", "words"),
     [
-        (("--image-tokens", "blobs"), "auto, grid, objects, flat or shaded"),
+        (("--image-tokens", "blobs"), "auto, grid, objects, flat, shaded or detector"),
+        (("--image-tokens", "detector"), "needs --detector-weights"),
+        (("--detector", "yolo", "--detector-weights", "x.pt"), "--detector 'yolo' is not known"),
         (("--image-tokens", "objects", "--backbone", "resnet18"), "drop --backbone"),
     ],
 )
