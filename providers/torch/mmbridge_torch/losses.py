@@ -81,7 +81,8 @@ def step_loss(
     if queries:
         q = torch.tensor(queries)
         q_image = torch.tensor([local[i] for i in data.q_image[q].tolist()], device=device)
-        state = model.fuse(memory, q_image, data.q_tokens[q].to(device))
+        reading = model.read(memory, q_image, data.q_tokens[q].to(device))
+        state = reading.state
         if grounding and model.reader is not None and len(images) > 1:  # object tokens: words find their objects
             contrast = model.grounding_loss(memory, q_image, data.q_tokens[q].to(device))
             loss = loss + contrast
@@ -91,19 +92,19 @@ def step_loss(
             # grounding: the first reading's first head finds what the text names first, the second
             # reading's first head the object the answer describes (the second hop of "closest to")
             # or the second object a statement names (what "left of" compares against)
-            for layer, cells in enumerate((data.q_referent, data.q_answer_cell)[: len(model.fusion)]):
+            for cells, choice in zip((data.q_referent, data.q_answer_cell), reading.choices, strict=False):
                 named = cells[q].to(device)
-                if (named >= 0).any():
-                    scores = model.fusion[layer].cross.choice_scores[:, 0].float()  # (Q,M), the sink first
+                if (named >= 0).any() and choice is not None:
+                    scores = choice.float()  # (Q,M), the sink first
                     loss = loss + F.cross_entropy(scores[named >= 0], named[named >= 0] + 1)
         vqa = (task == VQA_ID) & (target >= 0)
         if vqa.any():
             logits = model.answer_logits(state[vqa]).float()
             targets = _soft_rows(data, q[vqa.cpu()], logits.shape[-1]).to(device)
             loss = loss + soft_cross_entropy(logits, targets)
-            if model.reader is not None:  # object tokens: hop 2 explains the answer by one object
-                # and hop 1 too where the contrast cannot find the named objects (reader.py)
-                mixture = model.reader.mixture_loss(vqa, targets, first_hop=not grounding)
+            if model.reader is not None and reading.trace is not None:  # object tokens: hop 2 explains the
+                # answer by one object, and hop 1 too where the contrast cannot find the named objects (reader.py)
+                mixture = model.reader.mixture_loss(reading.trace, vqa, targets, first_hop=not grounding)
                 loss = loss + mixture
                 stats["mixture_loss"] = mixture.item()
             stats["vqa_acc"] = (logits.argmax(-1) == target[vqa]).float().mean().item()

@@ -46,9 +46,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .objects import XY, Finder, present, segment_batch, width
-from .reader import ObjectReader
+from .reader import ObjectReader, Trace
 
-__all__ = ["FusedModel", "Memory", "ModelConfig"]
+__all__ = ["FusedModel", "Memory", "ModelConfig", "Reading"]
 
 SELECT_GAIN = 4.0  # see Attention.forward
 _READER_HIDDEN = 256  # the object reader's state width
@@ -117,6 +117,17 @@ class Memory(NamedTuple):
         return self.tokens.device
 
 
+class Reading(NamedTuple):
+    """What reading the images gives for each query: the task token's state (Q,D); per fusion
+    layer, its cross-attention's first-head choice over the memory (Q,M), the sink first (grid
+    tokens; the scene grounding loss trains them); or the object reader's trace (object tokens;
+    its mixture loss reads it)."""
+
+    state: torch.Tensor
+    choices: tuple[torch.Tensor | None, ...] = ()
+    trace: Trace | None = None
+
+
 class Attention(nn.Module):
     """Multi-head attention. In cross-attention to the image memory each head also matches a query
     of its own against the tokens' explicit key features (what and where they are), and returns
@@ -142,10 +153,12 @@ class Attention(nn.Module):
         mask: torch.Tensor | None = None,
         causal: bool = False,
         context: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x: (N,T,D). Self-attention, or cross-attention to ``memory`` where row i of x reads
         image index[i]: keys and values are projected once per image, not once per query.
-        ``context`` (N,1,D), when given, forms the key-feature query of every token of its row."""
+        ``context`` (N,1,D), when given, forms the key-feature query of every token of its row.
+        Returns the output and, where key features are read, the first head's scores of the first
+        token over the memory (N,M) by key features alone (what the scene grounding loss trains)."""
         source = x if memory is None else memory.tokens
         b, n, d = x.shape  # (rows, tokens, d_model)
         h, m = self.n_heads, source.shape[1]
@@ -154,7 +167,7 @@ class Attention(nn.Module):
         if index is not None:
             kv = kv[index]  # (N,M,2,H,dh): each row's image
         k, v = kv.permute(2, 0, 3, 1, 4)  # 2 x (N,H,M,dh)
-        scale, counted = None, None
+        scale, counted, choice = None, None, None
         if memory is not None and self.select is not None and self.where is not None and self.count is not None:
             rows = (lambda t: t) if index is None else (lambda t: t[index])  # noqa: E731
             keys, where, bias = rows(memory.keys), rows(memory.where), rows(memory.bias)  # (N,M,K) (N,M,2) (N,M)
@@ -165,8 +178,7 @@ class Attention(nn.Module):
             chosen = chosen.reshape(b, n, h, -1).transpose(1, 2)  # (N,H,T,K)
             picked = torch.einsum("nhtk,nmk->nhtm", chosen, keys.to(chosen.dtype)) / math.sqrt(d // h)
             picked = picked + bias[:, None, None]  # (N,H,T,M): how well each token matches, by key features alone
-            if self.training:  # the first token's choice, for the grounding loss (train.py)
-                self.choice_scores = picked[:, :, 0]
+            choice = picked[:, 0, 0]  # the first head's choice for the first token (losses.py)
             # how many tokens match, sink left out: a softmax average cannot say "three" (a sum can)
             counted = torch.sigmoid(picked[..., 1:]).sum(-1).transpose(1, 2) / COUNT_SCALE  # (N,T,H)
             q = torch.cat([q, chosen], dim=-1)  # (N,H,T,dh+K)
@@ -179,7 +191,7 @@ class Attention(nn.Module):
         out = self.out(y[..., : d // h].transpose(1, 2).reshape(b, n, d))
         if counted is not None:  # the heads read key features: add where they read and how many matched
             out = out + self.where(y[..., d // h :].transpose(1, 2).reshape(b, n, 2 * h)) + self.count(counted)
-        return out
+        return out, choice
 
 
 class MLP(nn.Module):
@@ -211,15 +223,18 @@ class Block(nn.Module):
         mask: torch.Tensor | None = None,
         causal: bool = False,
         pool: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``pool`` (N,T,1): weights of the tokens whose mean chooses, for the whole row, which
-        image tokens to read by their key features (a question is one query, not one per word)."""
-        x = x + self.attn(self.ln1(x), mask=mask, causal=causal)
+        image tokens to read by their key features (a question is one query, not one per word).
+        Returns the output and the cross-attention's choice (``Attention.forward``), if any."""
+        x = x + self.attn(self.ln1(x), mask=mask, causal=causal)[0]
+        choice = None
         if self.cross is not None:
             y = self.ln2(x)
             context = None if pool is None else (y * pool).sum(1, keepdim=True) / pool.sum(1, keepdim=True)
-            x = x + self.cross(y, memory, index, context=context)
-        return x + self.mlp(self.ln3(x))
+            read, choice = self.cross(y, memory, index, context=context)
+            x = x + read
+        return x + self.mlp(self.ln3(x)), choice
 
 
 def _coords(size: int, device: torch.device) -> torch.Tensor:
@@ -399,7 +414,7 @@ class FusedModel(nn.Module):
             # weight and the gradient that teaches attention where to look was as faint
             bias[:, 1:] = torch.log((1 - beliefs[..., 0]).clamp_min(1e-4))
         for block in self.image_blocks:
-            x = block(x)
+            x = block(x)[0]
         x = self.image_ln(x)
         cell = torch.stack(torch.meshgrid(torch.arange(g), torch.arange(g), indexing="xy")).flatten(1).T  # (G,2)
         where = (cell.to(x.device) + offset) * (2 / g) - 1  # (B,G,2) in [-1, 1]
@@ -440,23 +455,31 @@ class FusedModel(nn.Module):
         c, s = self.cfg.aux_colors + 1, self.cfg.aux_shapes + 1
         return torch.cat([out[..., :c].softmax(-1), out[..., c : c + s].softmax(-1), torch.sigmoid(out[..., -2:])], -1)
 
-    def fuse(self, memory: Memory, q_image: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        """Read the image memory for each query; returns the task token's state (Q,D).
+    def read(self, memory: Memory, q_image: torch.Tensor, tokens: torch.Tensor) -> Reading:
+        """Read the image memory for each query: the task token's state, and what training's
+        auxiliary losses read (``Reading``).
 
         memory: the images' ``Memory``; q_image: (Q,) index of each query's image; tokens: (Q,L), padding = 0.
         """
         if self.reader is not None:
             m = memory
-            return self.reader(m.tokens[:, 1:], m.where[:, 1:], m.bias[:, 1:] == 0, q_image, tokens)
+            state, trace = self.reader(m.tokens[:, 1:], m.where[:, 1:], m.bias[:, 1:] == 0, q_image, tokens)
+            return Reading(state, trace=trace)
         length = max(int((tokens != 0).sum(1).max()), 1) if tokens.numel() else 1
         tokens = tokens[:, :length]  # drop the padding columns every query has: half the work or more
         x = self.words(tokens) + self.text_pos[:, :length]  # (Q,L,D)
         pad = (tokens == 0)[:, None, None, :]  # (Q,1,1,L) True where padding
         mask = torch.zeros(pad.shape, dtype=x.dtype, device=x.device).masked_fill(pad, float("-inf"))
         words = (tokens != 0).unsqueeze(-1).to(x.dtype)  # (Q,L,1)
+        choices = []
         for block in self.fusion:
-            x = block(x, memory, q_image, mask=mask, pool=words)
-        return self.fusion_ln(x[:, 0])  # the task token
+            x, choice = block(x, memory, q_image, mask=mask, pool=words)
+            choices.append(choice)
+        return Reading(self.fusion_ln(x[:, 0]), choices=tuple(choices))  # the task token
+
+    def fuse(self, memory: Memory, q_image: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """The task token's state (Q,D) of each query (``read`` without what only training reads)."""
+        return self.read(memory, q_image, tokens).state
 
     def answer_logits(self, state: torch.Tensor) -> torch.Tensor:
         return self.answer_head(state)  # (Q,A)
@@ -468,7 +491,7 @@ class FusedModel(nn.Module):
         """Next-word logits (C,T,V) for caption prefixes ``tokens`` (C,T) of images ``c_image``."""
         x = self.words(tokens) + self.caption_pos[:, : tokens.shape[1]]
         for block in self.decoder:
-            x = block(x, memory, c_image, causal=True)
+            x = block(x, memory, c_image, causal=True)[0]
         return self.decoder_ln(x) @ self.words.weight.T  # tied with the input embedding
 
     def num_parameters(self) -> int:

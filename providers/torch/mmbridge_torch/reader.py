@@ -62,15 +62,28 @@ Sort-of-CLEVR):
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ObjectReader"]
+__all__ = ["ObjectReader", "Trace"]
 
 _GROUNDING_SCALE = 5.0  # sharpens the question-to-image scores of the contrast
 _NEAR_GAIN = 10.0  # hop 2's slopes (far, near) move this much faster than a weight
+
+
+class Trace(NamedTuple):
+    """What a forward saw, for ``mixture_loss``: hop 1's and hop 2's first-head attention (Q,K),
+    each object beside the question and where it is (Q,K,D+D+2), its offset from what hop 1 found
+    (Q,K,3) and which slots hold objects (Q,K)."""
+
+    hop1: torch.Tensor
+    hop2: torch.Tensor
+    each: torch.Tensor
+    offset: torch.Tensor
+    valid: torch.Tensor
 
 
 class ObjectReader(nn.Module):
@@ -108,7 +121,6 @@ class ObjectReader(nn.Module):
         self.explain = nn.Sequential(nn.Linear(2 * d + 5, hidden), nn.ReLU(), nn.Linear(hidden, answers))
         # the same for hop 1 (the object and where it is), used where the grounding contrast is not
         self.explain1 = nn.Sequential(nn.Linear(2 * d + 2, hidden), nn.ReLU(), nn.Linear(hidden, answers))
-        self.trace: tuple[torch.Tensor, ...] | None = None  # training: what mixture_loss reads
 
     def _scores(self, query: torch.Tensor, keys: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """(Q,D) x (Q,K,D) -> (Q,H,K) scaled dot products per head; empty slots far below."""
@@ -131,8 +143,9 @@ class ObjectReader(nn.Module):
         valid: torch.Tensor,
         q_image: torch.Tensor,
         tokens: torch.Tensor,
-    ) -> torch.Tensor:
-        """objects (B,K,D), where (B,K,2), valid (B,K); q_image (Q,), tokens (Q,L) -> state (Q,hidden)."""
+    ) -> tuple[torch.Tensor, Trace]:
+        """objects (B,K,D), where (B,K,2), valid (B,K); q_image (Q,), tokens (Q,L) -> state (Q,hidden)
+        and what the forward saw (for ``mixture_loss`` in training)."""
         o, xy, ok = objects[q_image], where[q_image].to(objects.dtype), valid[q_image]
         n, k, d = o.shape
         q, e = self._text(tokens)
@@ -164,17 +177,16 @@ class ObjectReader(nn.Module):
         question = q[:, None].expand(-1, k, -1)
         pairs = (self.pair(torch.cat([question, found, o, offset], -1)) * ok[..., None]).sum(1)
         offsets = torch.einsum("qhk,qkc->qhc", a2, offset).reshape(n, -1)
-        # training: what mixture_loss reads; otherwise nothing (no graph is held past a step)
-        self.trace = (a1[:, 0], a2[:, 0], torch.cat([question, o, xy], -1), offset, ok) if self.training else None
-        return self.out(torch.cat([q, r1, r2, q * r1, counts, pairs, p1.reshape(n, -1), offsets], -1))
+        state = self.out(torch.cat([q, r1, r2, q * r1, counts, pairs, p1.reshape(n, -1), offsets], -1))
+        return state, Trace(a1[:, 0], a2[:, 0], torch.cat([question, o, xy], -1), offset, ok)
 
-    def mixture_loss(self, rows: torch.Tensor, targets: torch.Tensor, first_hop: bool = False) -> torch.Tensor:
-        """After a training forward: -log sum_k attention_k p(answer | object k) for hop 2's first head
-        (and hop 1's with ``first_hop``), over the vqa ``rows`` (a mask of the queries) with their soft
-        ``targets`` (V,A)."""
-        assert self.trace is not None, "mixture_loss reads the last training forward"
-        a1, a2, each, offset, ok = (t[rows] for t in self.trace)
-        self.trace = None
+    def mixture_loss(
+        self, trace: Trace, rows: torch.Tensor, targets: torch.Tensor, first_hop: bool = False
+    ) -> torch.Tensor:
+        """-log sum_k attention_k p(answer | object k) for hop 2's first head (and hop 1's with
+        ``first_hop``), over the vqa ``rows`` (a mask of the queries) of a forward's ``trace``, with
+        their soft ``targets`` (V,A)."""
+        a1, a2, each, offset, ok = (t[rows] for t in trace)
         loss = self._mixture(a2, self.explain(torch.cat([each, offset], -1)), ok, targets)
         if first_hop:
             loss = loss + self._mixture(a1, self.explain1(each), ok, targets)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 from mmbridge_torch.model import ModelConfig
-from mmbridge_torch.reader import ObjectReader
+from mmbridge_torch.reader import ObjectReader, Trace
 from mmbridge_torch.train import choose_image_tokens
 
 from mmbridge.data import load_dataset
 
 
-def _read(reader: ObjectReader, objects: int = 5) -> torch.Tensor:
+def _read(reader: ObjectReader, objects: int = 5) -> tuple[torch.Tensor, Trace]:
     torch.manual_seed(0)
     valid = torch.ones(2, objects, dtype=torch.bool)
     valid[1, -2:] = False  # the second picture holds fewer objects
@@ -23,16 +23,15 @@ def _read(reader: ObjectReader, objects: int = 5) -> torch.Tensor:
 
 def test_the_mixture_loss_moves_attention_and_reads_one_forward() -> None:
     reader = ObjectReader(vocab_size=12, answers=4, d=16, hidden=32, heads=2).train()
-    _read(reader)
+    state, trace = _read(reader)
+    assert state.shape == (3, 32)
     targets = torch.tensor([[1.0, 0, 0, 0], [0, 0.5, 0.5, 0]])  # the first two queries' answers
     vqa = torch.tensor([True, True, False])
-    loss = reader.mixture_loss(vqa, targets)
+    loss = reader.mixture_loss(trace, vqa, targets)
     assert torch.isfinite(loss) and loss.item() > 0
     loss.backward()
     # the gradient reaches hop 1's and hop 2's queries: the answer moves where they look
     assert reader.q1.weight.grad.abs().sum() > 0 and reader.q2.weight.grad.abs().sum() > 0
-    with pytest.raises(AssertionError, match="last training forward"):
-        reader.mixture_loss(vqa, targets)  # read once, then cleared
 
 
 @pytest.mark.parametrize("first_hop", [False, True])
@@ -40,9 +39,9 @@ def test_hop_one_explains_the_answer_only_when_asked(first_hop: bool) -> None:
     # without the grounding contrast (pictures that share their colours) hop 1 learns what a
     # question names this way; with it, the term stays off, as it pulls hop 1 off the named object
     reader = ObjectReader(vocab_size=12, answers=4, d=16, hidden=32, heads=2).train()
-    _read(reader)
+    trace = _read(reader)[1]
     targets = torch.tensor([[1.0, 0, 0, 0], [0, 0.5, 0.5, 0]])
-    reader.mixture_loss(torch.tensor([True, True, False]), targets, first_hop=first_hop).backward()
+    reader.mixture_loss(trace, torch.tensor([True, True, False]), targets, first_hop=first_hop).backward()
     reached = reader.explain1[0].weight.grad is not None
     assert reached == first_hop
     assert reader.explain[0].weight.grad.abs().sum() > 0  # hop 2's term is always there
@@ -66,8 +65,8 @@ def test_hop_two_slopes_find_the_nearest_object_other_than_the_named_one() -> No
     objects = torch.zeros(1, 4, 16)
     objects[0, 0, [0, 8]] = 1.0
     where = torch.tensor([[[0.0, 0.0], [0.9, 0.9], [-0.8, 0.1], [0.2, -0.3]]])
-    reader(objects, where, torch.ones(1, 4, dtype=torch.bool), torch.tensor([0]), torch.tensor([[3, 4]]))
-    hop1, hop2 = reader.trace[0][0], reader.trace[1][0]
+    _, trace = reader(objects, where, torch.ones(1, 4, dtype=torch.bool), torch.tensor([0]), torch.tensor([[3, 4]]))
+    hop1, hop2 = trace.hop1[0], trace.hop2[0]
     assert hop1.argmax() == 0 and hop1[0] > 0.9
     assert hop2.argmax() == 3 and hop2[3] > 0.9
 
@@ -76,22 +75,14 @@ def test_hop_one_head_zero_follows_the_words_and_is_what_the_contrast_trains() -
     # hop 2 measures from hop 1's head 0, so that head reads the words' keys alone (the LSTM's
     # query cannot pull it off the named object), and the grounding contrast trains that head's part
     reader = ObjectReader(vocab_size=12, answers=4, d=16, hidden=32, heads=2).train()
-    _read(reader)
-    before = reader.trace[0].clone()
+    before = _read(reader)[1].hop1.clone()
     with torch.no_grad():
         reader.q1.weight.mul_(-3.0)
-    _read(reader)
-    assert torch.allclose(reader.trace[0], before)
+    assert torch.allclose(_read(reader)[1].hop1, before)
     objects, valid = torch.randn(2, 5, 16), torch.ones(2, 5, dtype=torch.bool)
     reader.grounding_loss(objects, valid, torch.tensor([0, 1]), torch.tensor([[3, 4, 0], [6, 7, 8]])).backward()
     grad = reader.word_keys.weight.grad.abs().sum(1)  # (D,): per output feature
     assert grad[:8].sum() > 0 and grad[8:].sum() == 0
-
-
-def test_an_evaluating_reader_keeps_no_trace() -> None:
-    reader = ObjectReader(vocab_size=12, answers=4, d=16, hidden=32, heads=2).eval()
-    state = _read(reader)
-    assert state.shape == (3, 32) and reader.trace is None
 
 
 def test_flat_colour_pictures_keep_their_own_side_unless_one_is_given() -> None:
