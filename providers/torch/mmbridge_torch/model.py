@@ -51,7 +51,6 @@ from .reader import ObjectReader, Trace
 __all__ = ["FusedModel", "Memory", "ModelConfig", "Reading"]
 
 SELECT_GAIN = 4.0  # see Attention.forward
-_READER_HIDDEN = 256  # the object reader's state width
 COUNT_SCALE = 4.0  # a head's count of matching tokens is divided by this: inputs of order one
 
 
@@ -80,6 +79,8 @@ class ModelConfig:
     # sees in the pixels, see objects.py, read by reader.py): for synthetic scenes, diagrams, renders
     image_tokens: str = "grid"
     max_objects: int = 16  # with "objects": the largest this many regions are kept
+    reader_hidden: int = 256  # with "objects": the width of the reader's MLPs and of its state per query
+    reader_words: int = 64  # with "objects": the width of the reader's word embeddings
     finder: str = "flat"  # with "objects": which finder sees them (objects.FINDERS: flat, shaded; or detector)
     # with finder "detector": which torchvision detector (detector.DETECTORS), the side it sees
     # pictures at, and the score from which its boxes are objects
@@ -352,7 +353,7 @@ class FusedModel(nn.Module):
         self.text_pos = nn.Parameter(torch.zeros(1, cfg.max_text, d))
         self.fusion = nn.ModuleList(Block(cfg, cross=True) for _ in range(0 if objects else cfg.fusion_layers))
         self.fusion_ln = nn.LayerNorm(d)
-        state = _READER_HIDDEN if objects else d  # what fuse() returns per query
+        state = cfg.reader_hidden if objects else d  # what fuse() returns per query
         self.answer_head = nn.Linear(state, cfg.answer_size)
         self.verify_head = nn.Linear(state, 1)
         self.caption_pos = nn.Parameter(torch.zeros(1, cfg.max_caption, d))
@@ -380,7 +381,13 @@ class FusedModel(nn.Module):
         if objects:
             self.encoder = ObjectEncoder(cfg)
             self.reader = ObjectReader(
-                cfg.vocab_size, cfg.answer_size, d, _READER_HIDDEN, cfg.n_heads, max_text=cfg.max_text
+                cfg.vocab_size,
+                cfg.answer_size,
+                d,
+                cfg.reader_hidden,
+                cfg.n_heads,
+                words=cfg.reader_words,
+                max_text=cfg.max_text,
             )
 
     @staticmethod
