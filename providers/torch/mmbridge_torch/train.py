@@ -43,7 +43,7 @@ from .scene import attach, scene_vocab
 from .tensors import Prepared, answer_of, letterbox, prepare
 from .vocab import Vocab
 
-__all__ = ["PHOTO_SIDE", "TrainOptions", "load_samples", "preflight", "train"]
+__all__ = ["TrainOptions", "load_samples", "preflight", "train"]
 
 
 PHOTO_SIDE = 224  # the input side for the detector finder unless --image-size says otherwise
