@@ -13,7 +13,7 @@ from mmbridge_torch.train import TrainOptions, train
 from mmbridge import Client, ConfigError
 from mmbridge.config import CacheConfig, Config
 
-from .conftest import TINY
+from .conftest import TINY, stored_bytes
 
 DATA = "builtin:shapes?split=train&images=16&seed=2"
 
@@ -43,9 +43,9 @@ def test_a_resnet_with_written_weights_trains_frozen_from_cached_features(tmp_pa
     assert torch.equal(trunk["4.0.conv1.weight"], written)  # frozen: the weights as written, in the checkpoint
     features = list((cache / "features").iterdir())
     assert features  # each image's trunk features went to disk once
-    before = sum(f.stat().st_size for f in (cache / "features").rglob("*") if f.is_file())
+    before = stored_bytes(cache)
     train(TrainOptions(**{**options.__dict__, "out": tmp_path / "again"}))
-    after = sum(f.stat().st_size for f in (cache / "features").rglob("*") if f.is_file())
+    after = stored_bytes(cache)
     assert after == before  # the second run computed nothing new
     with Client(
         "torch", config=Config(cache=CacheConfig(enabled=False)), checkpoint=str(tmp_path / "run" / "best")

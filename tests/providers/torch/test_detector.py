@@ -21,7 +21,7 @@ from mmbridge.config import CacheConfig, Config
 from mmbridge.data.jsonl import write_jsonl
 from mmbridge.data.sample import Sample
 
-from .conftest import TINY
+from .conftest import TINY, stored_bytes
 
 NAME = "fasterrcnn_mobilenet_v3_large_fpn"
 SMALL = {"detector_size": 96, "detector_threshold": 0.0, "max_objects": 6}  # random weights score ~1/91
@@ -101,7 +101,7 @@ def test_auto_picks_the_detector_for_photos_it_trains_and_answers_from_its_weigh
     written = torch.load(weights, weights_only=True)
     carried = ckpt.model.encoder.detector.model.state_dict()
     assert all(torch.equal(carried[k], v) for k, v in written.items())  # the checkpoint carries the weights
-    stored = sum(f.stat().st_size for f in (cache / "features").rglob("*") if f.is_file())
+    stored = stored_bytes(cache)
     assert stored > 0  # each picture's regions went to disk once
     weights.rename(weights.with_suffix(".gone"))  # answering needs the checkpoint alone
     try:

@@ -19,7 +19,7 @@ from mmbridge_torch.train import TrainOptions, train  # noqa: E402
 from mmbridge import Client, ConfigError  # noqa: E402
 from mmbridge.config import CacheConfig, Config  # noqa: E402
 
-from .conftest import TINY  # noqa: E402
+from .conftest import TINY, stored_bytes  # noqa: E402
 
 DATA = "builtin:shapes?split=train&images=16&seed=2"
 
@@ -58,10 +58,10 @@ def test_a_written_tower_trains_frozen_and_its_checkpoint_answers_alone(tmp_path
     assert ckpt.model.encoder.grid == 8 and trunk.pixel_stats == ([0.4, 0.5, 0.6], [0.2, 0.25, 0.3])
     for key, value in written.items():  # frozen: the tower's weights as written, kept in the checkpoint
         assert torch.equal(trunk.tower.state_dict()[key], value), key
-    before = sum(f.stat().st_size for f in (cache / "features").rglob("*") if f.is_file())
+    before = stored_bytes(cache)
     assert before > 0  # each picture's patch features went to disk
     train(TrainOptions(**{**options.__dict__, "out": tmp_path / "again"}))
-    assert sum(f.stat().st_size for f in (cache / "features").rglob("*") if f.is_file()) == before
+    assert stored_bytes(cache) == before
     shutil.rmtree(tower)  # answering needs neither the folder nor the hub
     with Client(
         "torch", config=Config(cache=CacheConfig(enabled=False)), checkpoint=str(tmp_path / "run" / "best")
