@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from transformers import LogitsProcessorList
 
 from mmbridge.batcher import Batcher, batch_failure, stamp_service
 from mmbridge.errors import ConfigError
@@ -19,7 +20,7 @@ from mmbridge.types import Request, Response, Task, Usage
 from . import HFOptions
 from .loading import load
 from .prompts import KEYS, chat_text, fingerprint
-from .scoring import continuation_lengths, score_continuations
+from .scoring import FirstStep, continuation_lengths, score_continuations
 
 __all__ = ["HFProvider", "Scored", "build"]
 
@@ -52,7 +53,7 @@ class HFProvider(BaseProvider):
         self.revision, self.dtype = loaded.revision, loaded.dtype
         self.model = options.model
         self.concurrency = 2 * options.batch_size  # a full batch waits while the one before it runs
-        self._batcher: Batcher[Request, Response] = Batcher(
+        self.batcher: Batcher[Request, Response] = Batcher(
             self._answer_batch,
             max_batch=options.batch_size,
             max_wait_ms=options.max_wait_ms,
@@ -74,10 +75,10 @@ class HFProvider(BaseProvider):
     @property
     def batches(self) -> int:
         """How many batches the worker has run."""
-        return self._batcher.batches
+        return self.batcher.batches
 
     async def _generate(self, request: Request) -> Response:
-        return await self._batcher.submit(request)
+        return await self.batcher.submit(request)
 
     # -- the worker thread ------------------------------------------------------------------------
 
@@ -162,19 +163,16 @@ class HFProvider(BaseProvider):
             text=[self._prompt(r) for r in requests], images=[[p] for p in pictures], padding=True, return_tensors="pt"
         )
         batch = {k: v.to(self.device) for k, v in batch.items()}
+        step = FirstStep()
         done = self.net.generate(
             **batch,
             max_new_tokens=self.options.max_new_tokens,
             do_sample=False,
-            output_scores=True,
-            return_dict_in_generate=True,
+            logits_processor=LogitsProcessorList([step]),
             pad_token_id=tokenizer.pad_token_id,
         )
-        width = batch["input_ids"].shape[1]
-        new = done.sequences[:, width:]
-        first = (
-            torch.softmax(done.scores[0].float(), dim=-1).gather(1, new[:, :1]).squeeze(1) if len(done.scores) else None
-        )
+        new = done[:, batch["input_ids"].shape[1] :]
+        first = step.of(new)
         prompts = batch["attention_mask"].sum(dim=1).tolist()
         out = []
         for row, request in enumerate(requests):
@@ -190,7 +188,7 @@ class HFProvider(BaseProvider):
         return out
 
     async def aclose(self) -> None:
-        self._batcher.close()
+        self.batcher.close()
 
 
 def build(name: str, options: HFOptions) -> HFProvider:

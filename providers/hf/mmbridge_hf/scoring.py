@@ -5,6 +5,7 @@ verify, "yes" and "no") is appended to the prompt, the model reads all of them i
 the sum of each continuation's token log-probabilities decides; their softmax is the confidence. So
 the answer is always one of the choices and the confidences sum to 1. Only the positions of the
 continuations are projected to the vocabulary (``logits_to_keep``), where the model's forward takes it.
+An open answer's confidence is its first token's probability (``FirstStep``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["continuation_lengths", "score_continuations"]
+__all__ = ["FirstStep", "continuation_lengths", "score_continuations"]
 
 
 def continuation_lengths(tokenizer: Any, prompt: str, continuations: Sequence[str]) -> list[int]:
@@ -68,3 +69,22 @@ def score_continuations(
             total += float(log_probs[row, at, ids[row, t]])
         totals.append(total)
     return totals, ends.tolist()
+
+
+class FirstStep:
+    """A logits processor that keeps the probabilities of the first generated token and changes
+    nothing: ``output_scores`` would keep every step's (batch x vocabulary) scores to read one."""
+
+    def __init__(self) -> None:
+        self.probabilities: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if self.probabilities is None:
+            self.probabilities = torch.softmax(scores.float(), dim=-1)
+        return scores
+
+    def of(self, first_tokens: torch.Tensor) -> torch.Tensor | None:
+        """Each row's probability of the token it began with (None when nothing was generated)."""
+        if self.probabilities is None or first_tokens.shape[1] == 0:
+            return None
+        return self.probabilities.gather(1, first_tokens[:, :1]).squeeze(1)

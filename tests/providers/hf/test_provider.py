@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mmbridge_hf import HFOptions
 from mmbridge_hf.loading import HFLoadError
+from mmbridge_hf.prompts import chat_text
 from mmbridge_hf.provider import HFProvider
 from mmbridge_hf.testing import WORDS
 
@@ -67,6 +69,21 @@ def test_open_answers_and_captions_are_generated_with_usage(client: Client, shap
     assert answer.text and 0 < answer.confidence <= 1  # the first token's probability
     caption = client.caption(shapes_png)
     assert caption.text and 0 < caption.usage.output_tokens <= 32 and caption.usage.cost_usd == 0
+
+
+@torch.inference_mode()
+def test_an_open_answers_confidence_is_its_first_tokens_probability(client: Client, shapes_png: Path) -> None:
+    provider = model_of(client)
+    request = Request.vqa(client.image(shapes_png), "What color is the circle?")
+    batch = provider.processor(
+        text=[chat_text(provider.processor, request, {})], images=[[request.image.pil]], return_tensors="pt"
+    )
+    width = batch["input_ids"].shape[1]
+    done = provider.net.generate(
+        **batch, max_new_tokens=4, do_sample=False, output_scores=True, return_dict_in_generate=True
+    )
+    expected = torch.softmax(done.scores[0].float(), dim=-1)[0, done.sequences[0, width]]
+    assert client.ask(shapes_png, request.question).confidence == pytest.approx(float(expected), rel=1e-4)
 
 
 def test_concurrent_requests_share_passes_and_answer_as_they_would_alone(tiny_vlm: Path, shapes_png: Path) -> None:
