@@ -13,6 +13,7 @@ after the first few of them.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import queue
 import threading
 import time
@@ -26,8 +27,23 @@ __all__ = ["Batcher", "batch_failure", "stamp_service"]
 T = TypeVar("T")
 R = TypeVar("R")
 _STOP = object()
+
 #: a batch waits at most this many times max_wait_ms in all, however steadily requests arrive
 MAX_WAITS = 20
+
+
+class _Call:
+    """Work handed to the worker thread by ``Batcher.call``."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.fn = fn
+        self.done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def run(self) -> None:
+        try:
+            self.done.set_result(self.fn())
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            self.done.set_exception(exc)
 
 
 class Batcher(Generic[T, R]):
@@ -56,7 +72,15 @@ class Batcher(Generic[T, R]):
         self._queue.put((item, future, loop))
         return await future
 
-    def _collect(self, first: Any) -> list[Any]:
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` on the worker thread between batches and return what it returns (or raise what
+        it raises). Torch work timed against a batch (a benchmark's bare loop) belongs on this thread:
+        each thread that calls torch has OpenMP workers of its own, and two sets contend for the cores."""
+        work = _Call(fn)
+        self._queue.put(work)
+        return work.done.result()
+
+    def _collect(self, first: Any, calls: list[_Call]) -> list[Any]:
         batch = [first]
         now = time.monotonic()
         last_call = now + self.max_wait_s * MAX_WAITS
@@ -70,6 +94,9 @@ class Batcher(Generic[T, R]):
             if item is _STOP:
                 self._queue.put(_STOP)  # finish this batch, then stop
                 break
+            if isinstance(item, _Call):
+                calls.append(item)  # run after this batch
+                continue
             batch.append(item)
             deadline = min(time.monotonic() + self.max_wait_s, last_call)
         return batch
@@ -79,20 +106,29 @@ class Batcher(Generic[T, R]):
             first = self._queue.get()
             if first is _STOP:
                 return
-            batch = [entry for entry in self._collect(first) if not entry[1].cancelled()]
-            if not batch:
+            if isinstance(first, _Call):
+                first.run()
                 continue
-            start = time.perf_counter()
-            try:
-                results: Sequence[Any] = self.fn([entry[0] for entry in batch])
-            except BaseException as exc:  # noqa: BLE001 - delivered to every waiting caller
-                results = [exc] * len(batch)
-            if self.stamp is not None:
-                took = time.perf_counter() - start
-                results = [r if isinstance(r, BaseException) else self.stamp(r, took) for r in results]
-            self.batches += 1
-            for (_, future, loop), result in zip(batch, results, strict=True):
-                loop.call_soon_threadsafe(_deliver, future, result)
+            calls: list[_Call] = []
+            batch = [entry for entry in self._collect(first, calls) if not entry[1].cancelled()]
+            self._run(batch)
+            for work in calls:
+                work.run()
+
+    def _run(self, batch: list[Any]) -> None:
+        if not batch:
+            return
+        start = time.perf_counter()
+        try:
+            results: Sequence[Any] = self.fn([entry[0] for entry in batch])
+        except BaseException as exc:  # noqa: BLE001 - delivered to every waiting caller
+            results = [exc] * len(batch)
+        if self.stamp is not None:
+            took = time.perf_counter() - start
+            results = [r if isinstance(r, BaseException) else self.stamp(r, took) for r in results]
+        self.batches += 1
+        for (_, future, loop), result in zip(batch, results, strict=True):
+            loop.call_soon_threadsafe(_deliver, future, result)
 
     def close(self) -> None:
         self._queue.put(_STOP)

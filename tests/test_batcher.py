@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import numpy as np
+import pytest
 
 from mmbridge.batcher import MAX_WAITS, Batcher, stamp_service
 from mmbridge.image import Image
@@ -75,3 +77,27 @@ def test_each_answer_carries_its_batchs_time_and_a_queued_one_waited_for_the_bat
     assert all(a.service_s <= a.latency_s for a in answers)
     waited = max(a.latency_s - a.service_s for a in answers)
     assert waited >= 2 * 0.02  # the last batch's callers queued behind two batches of 20 ms
+
+
+def test_call_runs_on_the_worker_thread_between_batches_and_raises_in_the_caller() -> None:
+    threads: list[str] = []
+    batcher: Batcher[int, int] = Batcher(
+        lambda items: threads.append(threading.current_thread().name) or list(items),
+        max_batch=8,
+        max_wait_ms=50,
+        name="worker",
+    )
+
+    async def during_a_batch() -> tuple[list[int], str]:
+        calls = [asyncio.ensure_future(batcher.submit(i)) for i in range(3)]
+        await asyncio.sleep(0)  # the batch is collecting when the call arrives
+        ran = await asyncio.to_thread(batcher.call, lambda: threading.current_thread().name)
+        return await asyncio.gather(*calls), ran
+
+    answers, ran = asyncio.run(during_a_batch())
+    assert answers == [0, 1, 2] and ran == "worker" and threads == ["worker"]  # the batch was not split
+    assert batcher.call(lambda: 7) == 7
+    with pytest.raises(ZeroDivisionError):
+        batcher.call(lambda: 1 / 0)
+    assert asyncio.run(batcher.submit(5)) == 5  # a failed call leaves the worker working
+    batcher.close()

@@ -56,7 +56,7 @@ class TorchProvider(BaseProvider):
         self._threads = torch.get_num_threads()
         # calls at once that keep it busy: a full batch waiting while the one before it runs
         self.concurrency = 2 * options.max_batch
-        self._batcher: Batcher[Request, Response] = Batcher(
+        self.batcher: Batcher[Request, Response] = Batcher(
             self._answer_batch,
             max_batch=options.max_batch,
             max_wait_ms=options.max_wait_ms,
@@ -72,12 +72,12 @@ class TorchProvider(BaseProvider):
         return identity
 
     async def _generate(self, request: Request) -> Response:
-        return await self._batcher.submit(request)
+        return await self.batcher.submit(request)
 
     @property
     def batches(self) -> int:
         """How many batched forward passes have run (256 concurrent requests: about one)."""
-        return self._batcher.batches
+        return self.batcher.batches
 
     # -- the worker thread ------------------------------------------------------------------------
 
@@ -178,7 +178,7 @@ class TorchProvider(BaseProvider):
         return answer_response(request, answer, provider=self.name, model=self.model, confidence=p_best)
 
     async def aclose(self) -> None:
-        self._batcher.close()
+        self.batcher.close()
 
 
 def build(name: str, options: TorchOptions) -> TorchProvider:
