@@ -174,11 +174,12 @@ class HFProvider(BaseProvider):
         new = done[:, batch["input_ids"].shape[1] :]
         first = step.of(new)
         prompts = batch["attention_mask"].sum(dim=1).tolist()
+        lengths = (new != tokenizer.pad_token_id).sum(dim=1).tolist()  # a finished row is padded after its end
+        texts = tokenizer.batch_decode(new, skip_special_tokens=True)
         out = []
         for row, request in enumerate(requests):
-            written = new[row][new[row] != tokenizer.pad_token_id]
-            text = tokenizer.decode(written, skip_special_tokens=True).strip()
-            usage = Usage(input_tokens=int(prompts[row]), output_tokens=len(written), cost_usd=0.0)
+            text = texts[row].strip()
+            usage = Usage(input_tokens=int(prompts[row]), output_tokens=int(lengths[row]), cost_usd=0.0)
             fields: dict[str, Any] = {"provider": self.name, "model": self.model, "usage": usage}
             if request.task is Task.CAPTION:
                 out.append(Response(task=Task.CAPTION, text=text, **fields))
