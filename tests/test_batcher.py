@@ -101,3 +101,27 @@ def test_call_runs_on_the_worker_thread_between_batches_and_raises_in_the_caller
         batcher.call(lambda: 1 / 0)
     assert asyncio.run(batcher.submit(5)) == 5  # a failed call leaves the worker working
     batcher.close()
+
+
+def test_calls_submitted_in_one_turn_reach_the_worker_together_and_close_answers_them() -> None:
+    sizes: list[int] = []
+    batcher: Batcher[int, int] = Batcher(
+        lambda items: sizes.append(len(items)) or [i * 2 for i in items], max_batch=4, max_wait_ms=0
+    )
+
+    async def burst() -> list[int]:
+        # ten calls in one turn of the loop, and no wait at all: batches of 4, 4, 2 from one hand-over
+        return await asyncio.gather(*(batcher.submit(i) for i in range(10)))
+
+    assert asyncio.run(burst()) == [i * 2 for i in range(10)] and sizes == [4, 4, 2]
+
+    batcher.close()
+    closing: Batcher[int, int] = Batcher(lambda items: [i * 2 for i in items], max_batch=4, max_wait_ms=0)
+
+    async def submitted_then_closed() -> list[int]:
+        calls = [asyncio.ensure_future(closing.submit(i)) for i in range(3)]
+        await asyncio.sleep(0)  # submitted; their hand-over is scheduled for the next turn
+        closing.close()
+        return await asyncio.wait_for(asyncio.gather(*calls), 10)  # lost calls would wait forever
+
+    assert asyncio.run(submitted_then_closed()) == [0, 2, 4]
