@@ -1,11 +1,12 @@
 """Gather concurrent requests into batches for one worker thread (the pattern of inspect_ai's hf.py):
 the local providers' (torch, hf) way to turn concurrent calls into one forward pass.
 
-``submit`` is called from any event loop; the worker takes the first waiting item, collects more
-until ``max_batch``, or until none has come for ``max_wait_ms``, or at most ``MAX_WAITS`` times
-that in all; then it runs ``fn`` on them together and hands each result back to the loop that
-asked. 256 concurrent calls cost about one batched forward pass. The wait counts from the latest
-arrival, not the first: callers that build each request before submitting it (an evaluation
+``submit`` is called from any event loop; the calls a loop submits in one turn are handed to the
+worker together. The worker takes what has arrived, collects more until ``max_batch``, or until
+none has come for ``max_wait_ms``, or at most ``MAX_WAITS`` times that in all; then it runs ``fn``
+on them together and hands each result back to the loop that asked. ``call`` runs other work on
+the worker thread between batches. 256 concurrent calls cost about one batched forward pass. The
+wait counts from the latest arrival, not the first: callers that build each request before submitting it (an evaluation
 reading pictures) arrive a fraction of a millisecond apart, and a fixed window closed a batch
 after the first few of them.
 """
@@ -28,7 +29,6 @@ __all__ = ["Batcher", "batch_failure", "stamp_service"]
 T = TypeVar("T")
 R = TypeVar("R")
 _STOP = object()
-
 #: a batch waits at most this many times max_wait_ms in all, however steadily requests arrive
 MAX_WAITS = 20
 
