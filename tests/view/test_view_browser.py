@@ -83,6 +83,35 @@ def test_filtering_the_samples_shows_the_rows_that_match(page: Page, runs_root: 
         expect(shown.nth(i).locator('.answer[data-provider="prior"]')).to_have_attribute("data-outcome", "wrong")
 
 
+def test_an_older_filters_late_answer_does_not_replace_the_newer_one(page: Page, runs_root: Path) -> None:
+    page.goto(page.url + "#/run/second")
+    page.click("button[data-tab=samples]")
+    expect(page.locator("#count")).to_contain_text("samples")
+    held = []  # the page asked for the provider filter alone: that answer is held back until the newer one is shown
+
+    def hold_the_older(route) -> None:  # noqa: ANN001 - playwright's Route
+        if "outcome=" not in route.request.url and not held:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/api/samples?*", hold_the_older)
+    page.select_option("select[data-filter=provider]", "prior")
+    page.select_option("select[data-filter=outcome]", "wrong")
+    rows = rows_of(runs_root / "second")
+    wrong = {r.sample_id for r in rows if r.provider == "prior" and outcome(r) == "wrong"}
+    stale = len({r.sample_id for r in rows if r.provider == "prior"})
+    assert stale != len(wrong)  # else the test could not tell them apart
+    expect(page.locator("#count")).to_have_text(f"{len(wrong)} samples")
+    with page.expect_response(lambda response: "outcome=" not in response.url):
+        held[0].continue_()
+    # an expect passes as soon as the text matches, before a late redraw could change it: give the page
+    # time to read the late answer (milliseconds), then check once
+    page.wait_for_timeout(500)
+    assert page.locator("#count").inner_text() == f"{len(wrong)} samples"
+    assert page.locator(".sample").count() == len(wrong)
+
+
 def test_one_sample_shows_its_picture_question_and_every_answer(page: Page, runs_root: Path) -> None:
     rows = [r for r in rows_of(runs_root / "first") if r.task.value == "vqa"]
     target = rows[0].sample_id

@@ -22,6 +22,17 @@ async function api(path) {
   return body;
 }
 
+// Every navigation (a hash change, a tab, a refresh) gets a number; a page still waiting for an older
+// one's answers drops them, or a slow answer would draw the page the user has already left.
+let shown = 0;
+class Stale extends Error {}
+
+async function apiFor(view, path) {
+  const body = await api(path);
+  if (view !== shown) throw new Stale();
+  return body;
+}
+
 function poll(again) {
   clearTimeout(timer);
   document.getElementById("live").textContent = again ? "running: refreshing every 3 s" : "";
@@ -49,8 +60,8 @@ function status(card) {
   return card.stale ? "rows newer than its summary" : "complete";
 }
 
-async function showRuns() {
-  const data = await api("/api/runs");
+async function showRuns(view) {
+  const data = await apiFor(view, "/api/runs");
   document.getElementById("root").textContent = data.root;
   if (!data.runs.length) {
     main.innerHTML = `<p>No runs under ${esc(data.root)}: <code>mmbridge eval ... --out DIR</code> writes one.</p>`;
@@ -108,10 +119,15 @@ function sampleCard(key, s) {
     <div class="truth">truth: ${esc(s.truth)} <span class="muted">· ${esc(s.id)}</span></div>${answers}</div></div>`;
 }
 
+let samplesAsked = 0; // each page request's number: only the latest one's answer is shown
+
 async function showSamples(info) {
+  const asked = ++samplesAsked;
   const params = new URLSearchParams({ key: state.key, offset: state.offset, limit: state.limit });
   for (const [k, v] of Object.entries(state.filter)) if (v) params.set(k, v);
   const page = await api("/api/samples?" + params);
+  // two filters changed quickly send two requests, and their answers can come back in either order
+  if (asked !== samplesAsked || !document.getElementById("samples")) return;
   const end = Math.min(page.offset + page.items.length, page.total);
   document.getElementById("samples").innerHTML = `<div class="pager"><span id="count">${page.total} samples</span>
       <span class="muted">${page.total ? `showing ${page.offset + 1}–${end}` : ""}</span>
@@ -121,21 +137,21 @@ async function showSamples(info) {
   document.getElementById("next").onclick = () => { state.offset += state.limit; showSamples(info); };
 }
 
-async function showRun(key) {
+async function showRun(key, view) {
   if (state.key !== key) Object.assign(state, { key, tab: "summary", filter: {}, offset: 0 });
-  const info = await api("/api/run?key=" + encodeURIComponent(key));
+  const info = await apiFor(view, "/api/run?key=" + encodeURIComponent(key));
   const problems = info.problems.length ? `<div class="problems" id="problems">${info.problems.map(esc).join("<br>")}</div>` : "";
   main.innerHTML = `<h2>${esc(key)} <span class="muted">${esc(info.dataset)}: ${info.samples} samples, ${info.rows} rows</span></h2>${problems}
     <div class="tabs"><button data-tab="summary">Summary</button><button data-tab="samples">Samples</button></div>
     <div id="tab"></div>`;
   main.querySelectorAll(".tabs button").forEach((b) => {
     b.classList.toggle("on", b.dataset.tab === state.tab);
-    b.onclick = () => { state.tab = b.dataset.tab; showRun(key); };
+    b.onclick = () => { state.tab = b.dataset.tab; navigate(() => showRun(key, shown)); };
   });
   const tab = document.getElementById("tab");
   if (state.tab === "summary") {
     tab.innerHTML = '<p class="muted">Summarizing…</p>';
-    const made = await api("/api/summary?key=" + encodeURIComponent(key));
+    const made = await apiFor(view, "/api/summary?key=" + encodeURIComponent(key));
     const live = made.live && made.summary_html ? '<p class="muted" id="live-summary">Summary of the rows so far (the run has not written its own).</p>' : "";
     tab.innerHTML = live + (made.summary_html || '<p class="muted">No rows yet.</p>');
   } else {
@@ -154,8 +170,8 @@ async function showRun(key) {
 
 // -- two runs --------------------------------------------------------------------------------------
 
-async function showCompare(a, b) {
-  const data = await api(`/api/compare?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`);
+async function showCompare(a, b, view) {
+  const data = await apiFor(view, `/api/compare?a=${encodeURIComponent(a)}&b=${encodeURIComponent(b)}`);
   const pairs = data.pairs.map((p) => {
     const cls = p.p_value < 0.05 ? (p.diff > 0 ? "good" : "bad") : "";
     return `<tr><td>${esc(p.provider)}</td><td>${esc(p.task)}</td><td>${esc(p.metric)}</td><td>${p.n}</td>
@@ -174,16 +190,24 @@ async function showCompare(a, b) {
   poll(false);
 }
 
-async function route() {
-  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+async function navigate(draw) {
+  shown += 1;
   try {
-    if (parts[0] === "run" && parts[1]) await showRun(parts[1]);
-    else if (parts[0] === "compare" && parts[2]) await showCompare(parts[1], parts[2]);
-    else await showRuns();
+    await draw();
   } catch (error) {
+    if (error instanceof Stale) return; // a newer navigation draws the page
     main.innerHTML = `<p class="bad" id="failure">${esc(error.message)}</p><p><a href="#/">all runs</a></p>`;
     poll(false);
   }
+}
+
+function route() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  return navigate(() => {
+    if (parts[0] === "run" && parts[1]) return showRun(parts[1], shown);
+    if (parts[0] === "compare" && parts[2]) return showCompare(parts[1], parts[2], shown);
+    return showRuns(shown);
+  });
 }
 
 window.addEventListener("hashchange", () => { state.offset = 0; route(); });
