@@ -146,7 +146,7 @@ async function showRun(key, view) {
     <div id="tab"></div>`;
   main.querySelectorAll(".tabs button").forEach((b) => {
     b.classList.toggle("on", b.dataset.tab === state.tab);
-    b.onclick = () => { state.tab = b.dataset.tab; navigate(() => showRun(key, shown)); };
+    b.onclick = () => { state.tab = b.dataset.tab; navigate((view) => showRun(key, view)); };
   });
   const tab = document.getElementById("tab");
   if (state.tab === "summary") {
@@ -191,11 +191,11 @@ async function showCompare(a, b, view) {
 }
 
 async function navigate(draw) {
-  shown += 1;
+  const view = ++shown;
   try {
-    await draw();
+    await draw(view);
   } catch (error) {
-    if (error instanceof Stale) return; // a newer navigation draws the page
+    if (view !== shown) return; // a newer navigation draws the page (Stale, or an older page's error)
     main.innerHTML = `<p class="bad" id="failure">${esc(error.message)}</p><p><a href="#/">all runs</a></p>`;
     poll(false);
   }
@@ -203,10 +203,10 @@ async function navigate(draw) {
 
 function route() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
-  return navigate(() => {
-    if (parts[0] === "run" && parts[1]) return showRun(parts[1], shown);
-    if (parts[0] === "compare" && parts[2]) return showCompare(parts[1], parts[2], shown);
-    return showRuns(shown);
+  return navigate((view) => {
+    if (parts[0] === "run" && parts[1]) return showRun(parts[1], view);
+    if (parts[0] === "compare" && parts[2]) return showCompare(parts[1], parts[2], view);
+    return showRuns(view);
   });
 }
 
