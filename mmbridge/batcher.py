@@ -6,9 +6,9 @@ worker together. The worker takes what has arrived, collects more until ``max_ba
 none has come for ``max_wait_ms``, or at most ``MAX_WAITS`` times that in all; then it runs ``fn``
 on them together and hands each result back to the loop that asked. ``call`` runs other work on
 the worker thread between batches. 256 concurrent calls cost about one batched forward pass. The
-wait counts from the latest arrival, not the first: callers that build each request before submitting it (an evaluation
-reading pictures) arrive a fraction of a millisecond apart, and a fixed window closed a batch
-after the first few of them.
+wait counts from the latest arrival, not the first: callers that build each request before
+submitting it (an evaluation reading pictures) arrive a fraction of a millisecond apart, and a
+fixed window closed a batch after the first few of them.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class Batcher(Generic[T, R]):
 
     def _collect(self, waiting: deque[Any], calls: list[_Call]) -> list[Any]:
         """Up to ``max_batch`` entries: those already handed over, then more as they arrive."""
-        batch = [waiting.popleft() for _ in range(min(self.max_batch, len(waiting)))]
+        batch = _take(waiting, self.max_batch)
         now = time.monotonic()
         last_call = now + self.max_wait_s * MAX_WAITS
         deadline = min(now + self.max_wait_s, last_call)
@@ -112,7 +112,7 @@ class Batcher(Generic[T, R]):
                 calls.append(got)  # run after this batch
                 continue
             waiting.extend(got)
-            batch += [waiting.popleft() for _ in range(min(self.max_batch - len(batch), len(waiting)))]
+            batch += _take(waiting, self.max_batch - len(batch))
             deadline = min(time.monotonic() + self.max_wait_s, last_call)
         return batch
 
@@ -153,6 +153,11 @@ class Batcher(Generic[T, R]):
             self._hand_over(loop)
         self._queue.put(_STOP)
         self._thread.join(timeout=30)
+
+
+def _take(waiting: deque[Any], most: int) -> list[Any]:
+    """Up to ``most`` entries from the front of ``waiting``, oldest first."""
+    return [waiting.popleft() for _ in range(min(most, len(waiting)))]
 
 
 def _deliver(future: asyncio.Future[Any], result: Any) -> None:
