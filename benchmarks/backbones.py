@@ -17,7 +17,7 @@ import time
 import torch
 from mmbridge_torch.backbones import BACKBONES
 from mmbridge_torch.device import autocast, bf16_helps
-from mmbridge_torch.model import FusedModel, ModelConfig
+from mmbridge_torch.model import ModelConfig, build_model
 
 
 def rate(encoder: torch.nn.Module, images: torch.Tensor, bf16: bool, repeats: int = 3) -> float:
@@ -41,7 +41,7 @@ def main() -> None:
         (f"{n} ({args.image_size} px)", n, args.image_size) for n in BACKBONES
     ]
     for label, backbone, size in cases:
-        model = FusedModel(ModelConfig(vocab_size=8, answer_size=2, backbone=backbone, image_size=size)).eval()
+        model = build_model(ModelConfig(vocab_size=8, answer_size=2, backbone=backbone, image_size=size)).eval()
         encoder = model.encoder.features if backbone != "cnn" else model.encoder
         images = torch.randint(0, 256, (args.batch, 3, size, size), dtype=torch.uint8)
         seen: dict[bool, list[float]] = {m: [] for m in modes}

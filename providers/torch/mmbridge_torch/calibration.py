@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from mmbridge.eval.stats import expected_calibration_error
 
 from .evaluation import predictions
-from .model import FusedModel
+from .model import Model
 from .tensors import VERIFY_ID, VQA_ID, Prepared
 
 __all__ = ["calibrate", "fit_temperature"]
@@ -55,7 +55,7 @@ def _task(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, Any]:
     }
 
 
-def calibrate(model: FusedModel, data: Prepared, device: torch.device, bf16: bool = False) -> dict[str, Any]:
+def calibrate(model: Model, data: Prepared, device: torch.device, bf16: bool = False) -> dict[str, Any]:
     """{task: {"temperature", "ece_before", "ece_after", "n"}} for vqa and verify on ``data``."""
     answers, verify = predictions(model, data, device, bf16=bf16)
     out: dict[str, Any] = {}

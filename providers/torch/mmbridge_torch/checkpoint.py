@@ -20,7 +20,7 @@ from mmbridge.errors import ConfigError
 from .backbones import BACKBONES
 from .detector import DETECTORS
 from .hf_trunk import HF_PREFIX
-from .model import FusedModel, ModelConfig
+from .model import Model, ModelConfig, ObjectModel, build_model
 from .objects import FINDERS
 from .vocab import SPECIALS, Vocab
 
@@ -32,7 +32,7 @@ WEIGHTS, CONFIG, OPTIMIZER, STATE = "model.safetensors", "config.json", "optimiz
 
 @dataclass
 class Checkpoint:
-    model: FusedModel
+    model: Model
     vocab: Vocab
     answers: list[str]
     info: dict[str, Any]
@@ -40,7 +40,7 @@ class Checkpoint:
 
 def save_checkpoint(
     folder: Path,
-    model: FusedModel,
+    model: Model,
     vocab: Vocab,
     answers: list[str],
     info: dict[str, Any],
@@ -200,9 +200,9 @@ _DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", t
 _DTYPES |= {torch.int64: "I64", torch.int32: "I32", torch.uint8: "U8", torch.bool: "BOOL"}
 
 
-def _check_weights(folder: Path, expected: dict[str, torch.Tensor]) -> None:
+def _check_weights(folder: Path, expected: dict[str, torch.Tensor], unused: tuple[str, ...] = ()) -> None:
     """Names, shapes and dtypes in the safetensors header against the model's (``expected``: its
-    state dict on the meta device), before any tensor is read."""
+    state dict on the meta device), before any tensor is read; ``unused`` names may be there too."""
     from safetensors import SafetensorError, safe_open
 
     try:
@@ -211,7 +211,7 @@ def _check_weights(folder: Path, expected: dict[str, torch.Tensor]) -> None:
     except (SafetensorError, OSError, ValueError) as exc:
         raise _refuse(folder, f"{WEIGHTS} is damaged or not a safetensors file ({exc})") from None
     missing = sorted(set(expected) - set(found))
-    unknown = sorted(set(found) - set(expected))
+    unknown = sorted(set(found) - set(expected) - set(unused))
     common = set(found) & set(expected)
     wrong = sorted(n for n in common if found[n][0] != tuple(expected[n].shape))
     types = sorted(n for n in common if found[n][1] != _DTYPES.get(expected[n].dtype, str(expected[n].dtype)))
@@ -235,14 +235,15 @@ def load_checkpoint(folder: str | os.PathLike[str], device: str | torch.device =
     config = _read_config(folder)
     cfg = _model_config(folder, config)
     with torch.device("meta"):  # shapes without memory
-        shapes = FusedModel(cfg).state_dict()
+        shapes = build_model(cfg).state_dict()
     if sum(math.prod(t.shape) for t in shapes.values()) > MAX_PARAMETERS:
         raise _refuse(folder, f"the model would have over {MAX_PARAMETERS:,} parameters")
-    _check_weights(folder, shapes)
+    unused = ObjectModel.UNUSED if cfg.image_tokens == "objects" else ()
+    _check_weights(folder, shapes, unused)
     try:
         weights = load_file(str(folder / WEIGHTS), device=str(device))
-        model = FusedModel(cfg)
-        model.load_state_dict(weights)
+        model = build_model(cfg)
+        model.load_state_dict({name: t for name, t in weights.items() if name not in unused})
     except (RuntimeError, OSError, ValueError) as exc:
         raise _refuse(folder, f"its weights cannot be loaded ({str(exc).splitlines()[0]})") from None
     model.to(device).eval()

@@ -7,14 +7,14 @@ import math
 
 import torch
 
-from .model import FusedModel, Memory
+from .model import Memory, Model
 from .vocab import BOS, EOS, PAD, Vocab
 
 __all__ = ["beam_search", "greedy"]
 
 
 def greedy(
-    net: FusedModel, vocab: Vocab, memory: Memory, c_image: torch.Tensor, beam_size: int = 1
+    net: Model, vocab: Vocab, memory: Memory, c_image: torch.Tensor, beam_size: int = 1
 ) -> list[tuple[str, float]]:
     rows = len(c_image)
     tokens = torch.full((rows, 1), BOS, dtype=torch.long, device=memory.device)
@@ -38,7 +38,7 @@ def greedy(
 
 
 def beam_search(
-    net: FusedModel, vocab: Vocab, memory: Memory, c_image: torch.Tensor, beam_size: int = 3
+    net: Model, vocab: Vocab, memory: Memory, c_image: torch.Tensor, beam_size: int = 3
 ) -> list[tuple[str, float]]:
     """Keeps the ``beam_size`` best prefixes per caption; the winner has the best mean log-probability."""
     rows, device = len(c_image), memory.device

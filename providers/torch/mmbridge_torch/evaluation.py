@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .device import autocast
-from .model import FusedModel
+from .model import Model
 from .tensors import VERIFY_ID, VQA_ID, Prepared
 from .vocab import PAD
 
@@ -18,7 +18,7 @@ __all__ = ["evaluate_prepared", "predictions", "selection_score"]
 
 @torch.no_grad()
 def predictions(
-    model: FusedModel, data: Prepared, device: torch.device, batch_images: int = 128, bf16: bool = False
+    model: Model, data: Prepared, device: torch.device, batch_images: int = 128, bf16: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Every query's answer logits (Q,A), choices respected (others -inf), and verify logit (Q,),
     on the CPU. The model is in eval mode meanwhile, and back in the mode it was in after."""
@@ -44,7 +44,7 @@ def predictions(
 
 @torch.no_grad()
 def evaluate_prepared(
-    model: FusedModel, data: Prepared, device: torch.device, batch_images: int = 128, bf16: bool = False
+    model: Model, data: Prepared, device: torch.device, batch_images: int = 128, bf16: bool = False
 ) -> dict[str, Any]:
     """vqa and verify accuracy (overall and per meta.type) of a prepared split, choices respected,
     and the caption loss when it has captions."""
@@ -69,7 +69,7 @@ def evaluate_prepared(
     return report
 
 
-def _caption_loss(model: FusedModel, data: Prepared, device: torch.device, batch_images: int, bf16: bool) -> float:
+def _caption_loss(model: Model, data: Prepared, device: torch.device, batch_images: int, bf16: bool) -> float:
     """Teacher-forced cross-entropy of each caption sample's first reference, averaged over words."""
     total, words = 0.0, 0
     for start in range(0, len(data.c_image), batch_images):

@@ -13,7 +13,7 @@ import random
 import torch
 import torch.nn.functional as F
 
-from .model import FusedModel
+from .model import GridModel, Model, ObjectModel
 from .tensors import VERIFY_ID, VQA_ID, Prepared
 from .vocab import PAD
 
@@ -50,7 +50,7 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
 
 
 def step_loss(
-    model: FusedModel,
+    model: Model,
     data: Prepared,
     images: list[int],
     captions_of: list[list[int]],
@@ -63,7 +63,7 @@ def step_loss(
     pixels = data.images[images].to(device)
     stats: dict[str, float] = {}
     loss = torch.zeros((), device=device)
-    if model.aux is not None and data.cell_color is not None:
+    if isinstance(model, GridModel) and model.aux is not None and data.cell_color is not None:
         memory, (color, shape, offset) = model.encode_images(pixels, cells=True)
         t_color, t_shape = data.cell_color[images].to(device), data.cell_shape[images].to(device)
         occupied = t_color > 0
@@ -83,7 +83,7 @@ def step_loss(
         q_image = torch.tensor([local[i] for i in data.q_image[q].tolist()], device=device)
         reading = model.read(memory, q_image, data.q_tokens[q].to(device))
         state = reading.state
-        if grounding and model.reader is not None and len(images) > 1:  # object tokens: words find their objects
+        if grounding and isinstance(model, ObjectModel) and len(images) > 1:  # object tokens: words find their objects
             contrast = model.grounding_loss(memory, q_image, data.q_tokens[q].to(device))
             loss = loss + contrast
             stats["grounding_loss"] = contrast.item()
@@ -102,7 +102,7 @@ def step_loss(
             logits = model.answer_logits(state[vqa]).float()
             targets = _soft_rows(data, q[vqa.cpu()], logits.shape[-1]).to(device)
             loss = loss + soft_cross_entropy(logits, targets)
-            if model.reader is not None and reading.trace is not None:  # object tokens: hop 2 explains the
+            if isinstance(model, ObjectModel) and reading.trace is not None:  # object tokens: hop 2 explains the
                 # answer by one object, and hop 1 too where the contrast cannot find the named objects (reader.py)
                 mixture = model.reader.mixture_loss(reading.trace, vqa, targets, first_hop=not grounding)
                 loss = loss + mixture

@@ -37,7 +37,7 @@ from .evaluation import evaluate_prepared, selection_score
 from .guard import Profile
 from .hf_trunk import HF_PREFIX, pretrained_tower
 from .losses import batches, caption_index, step_loss
-from .model import FusedModel, ModelConfig, cosine_lr
+from .model import Model, ModelConfig, ObjectModel, build_model, cosine_lr
 from .objects import FINDERS, Finder, choose_finder, pictures_differ, present, segment_batch
 from .scene import attach, scene_vocab
 from .tensors import Prepared, answer_of, letterbox, prepare
@@ -143,7 +143,7 @@ def load_samples(options: TrainOptions) -> tuple[list[Sample], list[Sample]]:
 
 def _model_for(
     options: TrainOptions, samples: list[Sample], device: torch.device
-) -> tuple[FusedModel, Vocab, list[str], tuple[list[str], list[str]] | None, float | None, TokenChoice | None]:
+) -> tuple[Model, Vocab, list[str], tuple[list[str], list[str]] | None, float | None, TokenChoice | None]:
     """A new model (or last/'s, with --resume); the scene names it learns from, the share of vqa
     samples its answers cover (None for a resumed one), and what --image-tokens auto chose (None
     when it did not run)."""
@@ -178,7 +178,7 @@ def _model_for(
         cfg.image_tokens, cfg.image_size, cfg.finder = choice.kind, choice.size, choice.finder
     if cfg.finder == "detector" and "image_size" not in options.model:
         cfg.image_size = PHOTO_SIDE  # a photo at 64 pixels leaves a detector little to find
-    model = FusedModel(cfg)
+    model = build_model(cfg)
     if cfg.image_tokens == "objects" and cfg.finder == "detector":
         model.encoder.detector.load_weights(options.detector_weights)
     elif tower is not None:
@@ -256,7 +256,7 @@ def choose_image_tokens(samples: list[Sample], cfg: ModelConfig, keep_size: bool
 
 def _tensors(
     options: TrainOptions,
-    model: FusedModel,
+    model: Model,
     splits: tuple[list[Sample], list[Sample]],
     vocab: Vocab,
     answers: list[str],
@@ -308,7 +308,7 @@ def _segmented(finder: str | Finder, images: torch.Tensor, cfg: ModelConfig, cac
     return cached_features(lambda p: segment_batch(p, cfg.max_objects, finder), identity, images, cache_dir).float()
 
 
-def _optimizer(model: FusedModel, options: TrainOptions) -> torch.optim.Optimizer:
+def _optimizer(model: Model, options: TrainOptions) -> torch.optim.Optimizer:
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]  # not a frozen trunk
     decay = [p for n, p in trainable if p.dim() >= 2 and "pos" not in n]
     no_decay = [p for n, p in trainable if not (p.dim() >= 2 and "pos" not in n)]
@@ -324,7 +324,7 @@ class _Run:
     """One training run's moving parts: the loop's steps and its validations."""
 
     options: TrainOptions
-    model: FusedModel
+    model: Model
     vocab: Vocab
     answers: list[str]
     data: Prepared
@@ -340,8 +340,9 @@ class _Run:
         self.bf16 = bf16_helps(self.device)
         self.rng = random.Random(self.options.seed)
         # the grounding contrast needs pictures that differ in what their questions name (objects.py)
-        self.grounding = self.model.reader is not None and pictures_differ(self.data.images)
-        if self.model.reader is not None and not self.grounding and self.on_update:
+        objects = isinstance(self.model, ObjectModel)
+        self.grounding = objects and pictures_differ(self.data.images)
+        if objects and not self.grounding and self.on_update:
             message = (
                 "grounding contrast off: the training pictures hold the same colours, words cannot tell them"
                 " apart; hop 1 learns what a question names by explaining its answers instead"

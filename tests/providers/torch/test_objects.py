@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from mmbridge_torch.checkpoint import load_checkpoint
+from mmbridge_torch.checkpoint import load_checkpoint, save_checkpoint
+from mmbridge_torch.model import ModelConfig, ObjectModel, build_model
 from mmbridge_torch.objects import FEATURES, XY, looks_segmentable, pictures_differ, segment, segment_batch
 from mmbridge_torch.train import TrainOptions, train
 from PIL import Image as PILImage
@@ -61,6 +62,26 @@ def test_the_grounding_contrast_is_kept_for_pictures_that_differ_in_colour() -> 
     assert pictures_differ(segment_batch(torch.from_numpy(np.stack(varied)), 8))
 
 
+def test_an_object_checkpoint_with_the_parameters_it_once_carried_unused_still_loads(tmp_path: Path) -> None:
+    from mmbridge_torch.vocab import Vocab
+    from safetensors.torch import load_file, save_file
+
+    vocab = Vocab.build(["what shape is the red object"])
+    model = build_model(ModelConfig(vocab_size=len(vocab), answer_size=2, image_tokens="objects", **TINY))
+    save_checkpoint(tmp_path / "old", model, vocab, ["circle", "square"], {})
+    weights = load_file(str(tmp_path / "old" / "model.safetensors"))
+    d = model.cfg.d_model  # what models with object tokens carried before the grid and object models were split
+    old = {"image_ln.weight": torch.ones(d), "image_ln.bias": torch.zeros(d), "text_pos": torch.zeros(1, 24, d)}
+    old |= {"fusion_ln.weight": torch.ones(d), "fusion_ln.bias": torch.zeros(d)}
+    save_file(weights | old, str(tmp_path / "old" / "model.safetensors"))
+    loaded = load_checkpoint(tmp_path / "old").model
+    assert isinstance(loaded, ObjectModel) and not hasattr(loaded, "text_pos")
+    assert all(torch.equal(t, weights[name]) for name, t in loaded.state_dict().items())
+    save_file(weights | {"stranger": torch.zeros(1)}, str(tmp_path / "old" / "model.safetensors"))
+    with pytest.raises(Exception, match="unknown: stranger"):  # only those names are forgiven
+        load_checkpoint(tmp_path / "old")
+
+
 def test_data_without_scenes_trains_object_tokens_that_answer_all_three_tasks(tmp_path: Path, shapes_png: Path) -> None:
     events: list[dict] = []
     options = TrainOptions(
@@ -69,7 +90,7 @@ def test_data_without_scenes_trains_object_tokens_that_answer_all_three_tasks(tm
     train(options, on_update=events.append)
     assert any(str(e.get("message")).startswith("image tokens: objects (") for e in events)
     ckpt = load_checkpoint(tmp_path / "run" / "best")
-    assert ckpt.model.cfg.image_tokens == "objects" and len(ckpt.model.fusion) == 0
+    assert isinstance(ckpt.model, ObjectModel) and ckpt.model.cfg.image_tokens == "objects"
     with Client(
         "torch", config=Config(cache=CacheConfig(enabled=False)), checkpoint=str(tmp_path / "run" / "best")
     ) as c:

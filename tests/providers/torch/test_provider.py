@@ -115,7 +115,7 @@ def test_a_torch_failure_is_a_provider_error_and_fallback_moves_on(
     def out_of_memory(*args: object, **kwargs: object) -> None:
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    monkeypatch.setattr("mmbridge_torch.model.FusedModel.encode_images", out_of_memory)
+    monkeypatch.setattr("mmbridge_torch.model.GridModel.encode_images", out_of_memory)
     with (
         _client(tiny_run) as client,
         pytest.raises(ProviderError, match="out of memory on a batch of 1; lower max_batch"),

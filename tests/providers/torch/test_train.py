@@ -12,7 +12,7 @@ import pytest
 import torch
 from mmbridge_torch.checkpoint import load_checkpoint
 from mmbridge_torch.evaluation import evaluate_prepared
-from mmbridge_torch.model import FusedModel, ModelConfig
+from mmbridge_torch.model import GridModel, ModelConfig, build_model
 from mmbridge_torch.scene import answer_referent, referent
 from mmbridge_torch.tensors import letterbox, prepare
 from mmbridge_torch.train import TrainOptions, train
@@ -31,7 +31,7 @@ def test_checkpoint_is_weights_plus_json(tiny_run: Path) -> None:
     assert config["model"]["d_model"] == 32 and "<unk>" in config["vocab"] and config["answers"]
     assert not list(tiny_run.rglob("*.pt")) and not list(tiny_run.rglob("*.pkl"))  # nothing that runs code on load
     ckpt = load_checkpoint(tiny_run / "best")
-    assert isinstance(ckpt.model, FusedModel) and not ckpt.model.training
+    assert isinstance(ckpt.model, GridModel) and not ckpt.model.training
 
 
 def test_resume_continues_from_last(tiny_run: Path, tmp_path: Path) -> None:
@@ -63,7 +63,7 @@ def test_unknown_words_and_any_image_size() -> None:
     from PIL import Image as PILImage
 
     assert letterbox(PILImage.new("RGB", (300, 120), "red"), 64).shape == (3, 64, 64)
-    model = FusedModel(ModelConfig(vocab_size=len(vocab), answer_size=3, **TINY))
+    model = build_model(ModelConfig(vocab_size=len(vocab), answer_size=3, **TINY))
     memory = model.encode_images(torch.zeros(2, 3, 64, 64, dtype=torch.uint8))
     state = model.fuse(memory, torch.tensor([0, 1, 1]), torch.tensor([ids[:6]] * 3))
     assert model.answer_logits(state).shape == (3, 3) and model.verify_logit(state).shape == (3,)
@@ -150,7 +150,7 @@ def test_referent_is_the_object_named_first() -> None:
 @pytest.mark.parametrize("side", [75, 33, 100])
 def test_image_sizes_that_are_not_multiples_of_eight(side: int) -> None:
     vocab = Vocab.build(["what shape is the red object"])
-    model = FusedModel(ModelConfig(vocab_size=len(vocab), answer_size=3, image_size=side, **TINY)).eval()
+    model = build_model(ModelConfig(vocab_size=len(vocab), answer_size=3, image_size=side, **TINY)).eval()
     memory = model.encode_images(torch.zeros(2, 3, side, side, dtype=torch.uint8))
     cells = -(-side // 8)  # the CNN makes ceil(side / 8) cells a side
     assert memory.tokens.shape[1] == cells * cells + 1  # and the sink
@@ -179,7 +179,7 @@ def test_evaluation_leaves_the_model_in_the_mode_it_found(tmp_path: Path) -> Non
     samples = list(load_dataset("builtin:shapes?split=val&images=20&seed=3", cache_dir=tmp_path))
     vocab = Vocab.build([s.question or s.statement or "" for s in samples])
     data = prepare(samples, vocab, ["red"], 64, 24, 40)
-    model = FusedModel(ModelConfig(vocab_size=len(vocab), answer_size=1, d_model=32, cnn_width=8))
+    model = build_model(ModelConfig(vocab_size=len(vocab), answer_size=1, d_model=32, cnn_width=8))
     for mode in (False, True):
         model.train(mode)
         evaluate_prepared(model, data, torch.device("cpu"))
