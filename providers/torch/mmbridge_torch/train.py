@@ -2,45 +2,40 @@
 
 ``train()`` is a few named steps: ``preflight`` (device, output folder, resumable state),
 ``load_samples``, ``_model_for`` (new, or last/ with --resume), ``_tensors`` (each image decoded
-once; a frozen backbone's features once, from disk after), then ``_Run.fit``: warmup + cosine
-learning rate, bf16 autocast where it pays, the loss of losses.step_loss; every validation
-writes ``last/`` (with the optimizer) and, when it improves, ``best/``, both atomically.
+once; a frozen backbone's features once, from disk after), then the loop (loop.py). What the images
+become (grid or object tokens) is chosen by token_choice.py.
 Scene supervision, when the data has it and it is not turned off, comes from scene.py.
 """
 
 from __future__ import annotations
 
-import math
-import random
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 
 from mmbridge.atomic import writable_folder
 from mmbridge.data import load_dataset
 from mmbridge.data.sample import Sample
-from mmbridge.errors import ConfigError, DatasetError, ImageError
-from mmbridge.image import Image
+from mmbridge.errors import ConfigError, DatasetError
 from mmbridge.types import Task
 
 from .backbones import cached_features, load_trunk_weights, trunk_identity
 from .calibration import calibrate
-from .checkpoint import check_resumable, load_checkpoint, load_optimizer, save_checkpoint
+from .checkpoint import check_resumable, load_checkpoint, save_checkpoint
 from .detector import DETECTORS
 from .device import autocast, bf16_helps, pick_device
-from .evaluation import evaluate_prepared, selection_score
 from .guard import Profile
 from .hf_trunk import HF_PREFIX, pretrained_tower
-from .losses import batches, caption_index, step_loss
-from .model import Model, ModelConfig, ObjectModel, build_model, cosine_lr
-from .objects import FINDERS, Finder, choose_finder, pictures_differ, present, segment_batch
+from .loop import Run, optimizer_for
+from .model import Model, ModelConfig, build_model
+from .objects import FINDERS, Finder, present, segment_batch
 from .scene import attach, scene_vocab
-from .tensors import Prepared, answer_of, letterbox, prepare
+from .tensors import Prepared, answer_of, prepare
+from .token_choice import TokenChoice, choose_image_tokens, why_not_auto
 from .vocab import Vocab
 
 __all__ = ["TrainOptions", "load_samples", "preflight", "train"]
@@ -59,7 +54,7 @@ class TrainOptions:
     device: str = "auto"
     seed: int = 0
     resume: bool = False
-    #: images per step (all their questions come along); None: by the model (see _Run)
+    #: images per step (all their questions come along); None: by the model (see loop.Run)
     batch_images: int | None = None
     lr: float = 1e-3
     weight_decay: float = 0.01
@@ -188,72 +183,6 @@ def _model_for(
     return model.to(device), vocab, answers, names, covered, choice
 
 
-def _why_not_auto(options: TrainOptions, names: Any) -> str:
-    if "image_tokens" in options.model:
-        return "as asked"
-    if options.model.get("backbone", "cnn") != "cnn":
-        return "the backbone's"
-    return "the samples carry scenes, which the grid learns from" if names else "resumed"
-
-
-class TokenChoice(NamedTuple):
-    """What ``--image-tokens auto`` chose: the tokens, the input side, the share of the sampled
-    training pictures that segment into objects (objects from 95%), the finder (objects.choose_finder)
-    and the share of pictures on which the flat and shaded finders agree (flat from 95%)."""
-
-    kind: str
-    size: int
-    share: float
-    finder: str
-    agree: float
-
-    def describe(self) -> str:
-        if self.finder == "detector":
-            return (
-                f"objects, detector finder ({self.share:.0%} of sampled training pictures segment into flat or shaded"
-                " objects, those from 95%; below, the detector's objects, as --detector-weights is given)"
-            )
-        return (
-            f"{self.kind} ({self.share:.0%} of sampled training pictures segment into objects for the {self.finder}"
-            f" finder, objects from 95%; the flat and shaded finders agree on {self.agree:.0%}, flat from 95%)"
-        )
-
-
-def choose_image_tokens(samples: list[Sample], cfg: ModelConfig, keep_size: bool, sample: int = 200) -> TokenChoice:
-    """``--image-tokens auto``: "objects" when 95% of the training images segment into objects
-    (objects.segments_like) for the finder objects.choose_finder picks, else "grid"; and the input
-    side. Unless ``keep_size`` (--image-size given), pictures that share one size whose longer side
-    is 16 to 128 keep that side: resizing blurs the edges their objects are found by (Sort-of-CLEVR's
-    75-pixel pictures, resized to 64, looked like photos and trained on the grid: 47% after 2.5
-    minutes, where at their own size, 96% after 4); one that is not square is letterboxed to it."""
-    seen: dict[str, tuple[tuple[int, int], torch.Tensor | None, torch.Tensor]] = {}
-    for s in samples:
-        if len(seen) >= sample:
-            break
-        if str(s.image) not in seen:
-            try:
-                pil = Image(s.image).pil
-            except ImageError as exc:
-                raise DatasetError(f"sample {s.id}: {exc}") from None
-            side = max(pil.size)
-            seen[str(s.image)] = (
-                pil.size,
-                letterbox(pil, side) if 16 <= side <= 128 else None,
-                letterbox(pil, cfg.image_size),
-            )
-    sizes = {size for size, _, _ in seen.values()}
-    side, pictures = cfg.image_size, [resized for _, _, resized in seen.values()]
-    if not keep_size and len(sizes) == 1 and all(own is not None for _, own, _ in seen.values()):
-        side, pictures = max(sizes.pop()), [own for _, own, _ in seen.values()]
-    if not pictures:
-        return TokenChoice("grid", cfg.image_size, 0.0, "flat", 0.0)
-    stacked = torch.stack(pictures)
-    finder, agree, share = choose_finder(stacked, cfg.max_objects)
-    if share >= 0.95:
-        return TokenChoice("objects", side, share, finder, agree)
-    return TokenChoice("grid", cfg.image_size, share, finder, agree)
-
-
 def _tensors(
     options: TrainOptions,
     model: Model,
@@ -308,136 +237,6 @@ def _segmented(finder: str | Finder, images: torch.Tensor, cfg: ModelConfig, cac
     return cached_features(lambda p: segment_batch(p, cfg.max_objects, finder), identity, images, cache_dir).float()
 
 
-def _optimizer(model: Model, options: TrainOptions) -> torch.optim.Optimizer:
-    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]  # not a frozen trunk
-    decay = [p for n, p in trainable if p.dim() >= 2 and "pos" not in n]
-    no_decay = [p for n, p in trainable if not (p.dim() >= 2 and "pos" not in n)]
-    return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": options.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=options.lr,
-        betas=(0.9, 0.98),
-    )
-
-
-@dataclass
-class _Run:
-    """One training run's moving parts: the loop's steps and its validations."""
-
-    options: TrainOptions
-    model: Model
-    vocab: Vocab
-    answers: list[str]
-    data: Prepared
-    val: Prepared | None
-    optimizer: torch.optim.Optimizer
-    device: torch.device
-    info: dict[str, Any]
-    on_update: Callable[[dict[str, Any]], None] | None
-    state: dict[str, Any] = field(default_factory=dict)
-    best_report: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.bf16 = bf16_helps(self.device)
-        self.rng = random.Random(self.options.seed)
-        # the grounding contrast needs pictures that differ in what their questions name (objects.py)
-        objects = isinstance(self.model, ObjectModel)
-        self.grounding = objects and pictures_differ(self.data.images)
-        if objects and not self.grounding and self.on_update:
-            message = (
-                "grounding contrast off: the training pictures hold the same colours, words cannot tell them"
-                " apart; hop 1 learns what a question names by explaining its answers instead"
-            )
-            self.on_update({"event": "info", "message": message})
-        # --batch-images, else 8 images a step with object tokens and the contrast (more, smaller
-        # steps found the named objects sooner) and 32 otherwise
-        self.batch = self.options.batch_images or (8 if self.grounding else 32)
-        self.captions_of = caption_index(self.data)
-        self.state = {"step": 0, "epoch": 0, "elapsed_s": 0.0, "best": None, "images_seen": 0}
-        last = self.options.out / "last"
-        if self.options.resume and (last / "state.json").is_file():
-            self.state.update(load_optimizer(last, self.optimizer))
-        self.started = time.monotonic() - self.state["elapsed_s"]
-        self.last_validation = time.monotonic()
-        # images and questions (vqa and verify) a second over the recent steps, not since the start
-        self.window: list[float] = [time.monotonic(), 0, 0]
-
-    def fit(self) -> dict[str, Any]:
-        options = self.options
-        total_steps = math.ceil(len(self.data.images) / self.batch) * options.epochs
-        budget_s = options.max_minutes * 60 if options.max_minutes else math.inf
-        # warm up over steps: as a share of the progress, a time budget with many epochs left it ~0
-        # steps (the learning benchmark's epochs=10,000). Starting at the full rate, shapes with no
-        # scene was at 86% validation vqa after 2.3 minutes (94% with 90 warmup steps), and one
-        # 12-minute run stalled at 90%
-        warmup_steps = max(1, int(0.03 * min(total_steps, 3000)))
-        while self.state["epoch"] < options.epochs:
-            for images in batches(self.data, self.batch, self.rng):
-                progress = max(self.state["step"] / total_steps, (time.monotonic() - self.started) / budget_s)
-                if progress >= 1:
-                    self.validate_and_save(final=True)
-                    return self.best_report
-                warm = min(1.0, (self.state["step"] + 1) / warmup_steps)
-                self.step(images, progress, warm * cosine_lr(progress, options.lr))
-                if time.monotonic() - self.last_validation >= options.validate_every_s:
-                    self.validate_and_save()
-            self.state["epoch"] += 1
-        self.validate_and_save(final=True)
-        return self.best_report
-
-    def step(self, images: list[int], progress: float, lr: float) -> None:
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        with autocast(self.device, self.bf16):
-            loss, stats = step_loss(
-                self.model,
-                self.data,
-                images,
-                self.captions_of,
-                self.device,
-                self.options.caption_weight,
-                self.rng,
-                grounding=self.grounding,
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.optimizer.step()
-        self.state["step"] += 1
-        self.state["images_seen"] += len(images)
-        self.window[1] += len(images)
-        self.window[2] += sum(len(self.data.per_image[i]) for i in images)  # its questions and statements
-        elapsed = max(time.monotonic() - self.window[0], 1e-9)
-        speed, questions = self.window[1] / elapsed, self.window[2] / elapsed
-        if self.window[1] >= 20 * self.batch:
-            self.window[:] = [time.monotonic(), 0, 0]
-        if self.on_update:
-            event = {"event": "step", "loss": loss.item(), "lr": lr, "progress": progress, "images_per_s": speed}
-            self.on_update({**event, "questions_per_s": questions, **stats})
-
-    def validate_and_save(self, final: bool = False) -> None:
-        """Validate, write last/ (with the optimizer) and, when it is the best so far, best/."""
-        state, out = self.state, self.options.out
-        report = evaluate_prepared(self.model, self.val, self.device, bf16=self.bf16) if self.val is not None else {}
-        state["elapsed_s"] = time.monotonic() - self.started
-        # accuracy against training time, for benchmarks to read their own targets from
-        state.setdefault("history", []).append({"elapsed_s": round(state["elapsed_s"], 1), **_scalars(report)})
-        meta = {**self.info, "step": state["step"], "elapsed_s": round(state["elapsed_s"], 1), "val": report}
-        meta["history"] = state["history"]
-        score = selection_score(report)
-        save_checkpoint(out / "last", self.model, self.vocab, self.answers, meta, self.optimizer, state)
-        if self.val is None or state["best"] is None or score >= state["best"]:
-            state["best"] = score
-            self.best_report = report
-            save_checkpoint(out / "best", self.model, self.vocab, self.answers, meta)
-        self.last_validation = time.monotonic()
-        if self.on_update:
-            self.on_update({"event": "validation", "final": final, **report, "step": state["step"]})
-
-
-def _scalars(report: dict[str, Any]) -> dict[str, float]:
-    return {k: round(v, 4) for k, v in report.items() if isinstance(v, float)}
-
-
 def train(options: TrainOptions, on_update: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train and return the best validation report; checkpoints go to ``options.out``/best and /last."""
     device = preflight(options)
@@ -451,7 +250,7 @@ def train(options: TrainOptions, on_update: Callable[[dict[str, Any]], None] | N
     train_set, val_set = load_samples(options)
     model, vocab, answers, names, covered, choice = _model_for(options, train_set, device)
     data, val = _tensors(options, model, (train_set, val_set), vocab, answers, names, device)
-    tokens = choice.describe() if choice is not None else f"{model.cfg.image_tokens} ({_why_not_auto(options, names)})"
+    tokens = choice.describe() if choice is not None else f"{model.cfg.image_tokens} ({why_not_auto(options, names)})"
     if on_update and answers and covered is not None:  # said once the data has proved readable
         on_update({"event": "info", "message": f"{len(answers):,} answers cover {covered:.1%} of the vqa samples"})
         on_update({"event": "info", "message": f"image tokens: {tokens}"})
@@ -461,7 +260,7 @@ def train(options: TrainOptions, on_update: Callable[[dict[str, Any]], None] | N
         info["image_tokens"] = tokens
     if model.cfg.image_tokens == "objects":
         info["objects"] = Profile.of(model.cfg.finder, data.images).to_info()
-    run = _Run(options, model, vocab, answers, data, val, _optimizer(model, options), device, info, on_update)
+    run = Run(options, model, vocab, answers, data, val, optimizer_for(model, options), device, info, on_update)
     report = run.fit()
     if val is not None:
         _calibrate_best(options.out / "best", val, device, on_update)

@@ -20,7 +20,8 @@ from mmbridge_torch.flat import find
 from mmbridge_torch.model import ModelConfig
 from mmbridge_torch.objects import pictures_differ, segment_batch, segments_like
 from mmbridge_torch.tensors import letterbox, prepare
-from mmbridge_torch.train import TrainOptions, choose_image_tokens, train
+from mmbridge_torch.token_choice import choose_image_tokens
+from mmbridge_torch.train import TrainOptions, train
 from PIL import Image as PILImage
 from PIL import ImageDraw
 from scipy import ndimage

@@ -6,7 +6,7 @@ import pytest
 import torch
 from mmbridge_torch.model import ModelConfig
 from mmbridge_torch.reader import ObjectReader, Trace
-from mmbridge_torch.train import choose_image_tokens
+from mmbridge_torch.token_choice import choose_image_tokens
 
 from mmbridge.data import load_dataset
 
