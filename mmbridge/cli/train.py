@@ -71,6 +71,10 @@ def register(app: typer.Typer) -> None:
                 " auto picks by a measured rule and prints it."
             ),
         ] = "auto",
+        text_encoder: Annotated[
+            str | None,
+            typer.Option(help="Object tokens: the reader's question encoder, lstm or transformer [default: lstm]."),
+        ] = None,
         detector: Annotated[
             str | None,
             typer.Option(
@@ -113,6 +117,7 @@ def register(app: typer.Typer) -> None:
             ),
             "finder": image_tokens if image_tokens in ("flat", "shaded", "detector") else None,
             "detector": detector,
+            "text_encoder": text_encoder,
         }
         run_training(
             data=data,

@@ -8,6 +8,7 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from .detector import DETECTORS
 from .hf_trunk import HF_PREFIX
 from .model import Model, ModelConfig, ObjectModel, build_model
 from .objects import FINDERS
+from .text import TEXT_ENCODERS
 from .vocab import SPECIALS, Vocab
 
 __all__ = ["Checkpoint", "check_resumable", "load_checkpoint", "save_checkpoint"]
@@ -128,7 +130,7 @@ _LIMITS |= dict.fromkeys(("image_layers", "fusion_layers", "caption_layers"), (0
 _LIMITS["detector_threshold"] = (0.0, 1.0)
 _DEFAULT_LIMIT = (1, 65_536)
 #: the model's settings that are names, and the names each may take
-_NAMED = {"finder": (*FINDERS, "detector"), "detector": DETECTORS}
+_NAMED = {"finder": (*FINDERS, "detector"), "detector": DETECTORS, "text_encoder": TEXT_ENCODERS}
 MAX_PARAMETERS = 2_000_000_000
 
 
@@ -200,18 +202,20 @@ _DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", t
 _DTYPES |= {torch.int64: "I64", torch.int32: "I32", torch.uint8: "U8", torch.bool: "BOOL"}
 
 
-def _check_weights(folder: Path, expected: dict[str, torch.Tensor], unused: tuple[str, ...] = ()) -> None:
+def _check_weights(folder: Path, expected: dict[str, torch.Tensor], rename: Callable[[str], str | None]) -> None:
     """Names, shapes and dtypes in the safetensors header against the model's (``expected``: its
-    state dict on the meta device), before any tensor is read; ``unused`` names may be there too."""
+    state dict on the meta device), before any tensor is read; each name as ``rename`` gives it
+    (an earlier version's name, now; None: no longer used)."""
     from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(folder / WEIGHTS), framework="pt") as f:
-            found = {name: (tuple(f.get_slice(name).get_shape()), f.get_slice(name).get_dtype()) for name in f.keys()}  # noqa: SIM118
+            saved = {name: (tuple(f.get_slice(name).get_shape()), f.get_slice(name).get_dtype()) for name in f.keys()}  # noqa: SIM118
+        found = {new: kind for name, kind in saved.items() if (new := rename(name)) is not None}
     except (SafetensorError, OSError, ValueError) as exc:
         raise _refuse(folder, f"{WEIGHTS} is damaged or not a safetensors file ({exc})") from None
     missing = sorted(set(expected) - set(found))
-    unknown = sorted(set(found) - set(expected) - set(unused))
+    unknown = sorted(set(found) - set(expected))
     common = set(found) & set(expected)
     wrong = sorted(n for n in common if found[n][0] != tuple(expected[n].shape))
     types = sorted(n for n in common if found[n][1] != _DTYPES.get(expected[n].dtype, str(expected[n].dtype)))
@@ -238,12 +242,12 @@ def load_checkpoint(folder: str | os.PathLike[str], device: str | torch.device =
         shapes = build_model(cfg).state_dict()
     if sum(math.prod(t.shape) for t in shapes.values()) > MAX_PARAMETERS:
         raise _refuse(folder, f"the model would have over {MAX_PARAMETERS:,} parameters")
-    unused = ObjectModel.UNUSED if cfg.image_tokens == "objects" else ()
-    _check_weights(folder, shapes, unused)
+    rename = ObjectModel.current_name if cfg.image_tokens == "objects" else str
+    _check_weights(folder, shapes, rename)
     try:
         weights = load_file(str(folder / WEIGHTS), device=str(device))
         model = build_model(cfg)
-        model.load_state_dict({name: t for name, t in weights.items() if name not in unused})
+        model.load_state_dict({new: t for name, t in weights.items() if (new := rename(name)) is not None})
     except (RuntimeError, OSError, ValueError) as exc:
         raise _refuse(folder, f"its weights cannot be loaded ({str(exc).splitlines()[0]})") from None
     model.to(device).eval()

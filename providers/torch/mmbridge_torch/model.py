@@ -71,6 +71,7 @@ class ModelConfig:
     max_objects: int = 16  # with "objects": the largest this many regions are kept
     reader_hidden: int = 256  # with "objects": the width of the reader's MLPs and of its state per query
     reader_words: int = 64  # with "objects": the width of the reader's word embeddings
+    text_encoder: str = "lstm"  # with "objects": the reader's question encoder (text.TEXT_ENCODERS)
     finder: str = "flat"  # with "objects": which finder sees them (objects.FINDERS: flat, shaded; or detector)
     # with finder "detector": which torchvision detector (detector.DETECTORS), the side it sees
     # pictures at, and the score from which its boxes are objects
@@ -259,9 +260,10 @@ class ObjectModel(Model):
     """The objects a finder sees in the pixels as tokens (encoders.ObjectEncoder), read for each
     question by the object reader (reader.py), whose grounding loss needs no labels."""
 
-    #: parameters that models with object tokens carried, unused, before the two models were split:
-    #: a checkpoint that has them still loads (checkpoint.py drops them)
+    #: parameters that models with object tokens carried, unused, before the two models were split
     UNUSED = ("image_ln.weight", "image_ln.bias", "text_pos", "fusion_ln.weight", "fusion_ln.bias")
+    #: where parameters saved before the text encoder was its own module (text.py) are now
+    MOVED = {"reader.embed.": "reader.text.embed.", "reader.lstm.": "reader.text.lstm."}
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__(cfg, cfg.reader_hidden)
@@ -277,7 +279,19 @@ class ObjectModel(Model):
             cfg.n_heads,
             words=cfg.reader_words,
             max_text=cfg.max_text,
+            text=cfg.text_encoder,
         )
+
+    @classmethod
+    def current_name(cls, name: str) -> str | None:
+        """The name a parameter saved by an earlier version has now (None: no longer used), so
+        checkpoints trained before still load."""
+        if name in cls.UNUSED:
+            return None
+        for old, new in cls.MOVED.items():
+            if name.startswith(old):
+                return new + name.removeprefix(old)
+        return name
 
     def encode_images(self, images: torch.Tensor) -> Memory:
         """The objects' ``Memory``: the sink first, empty slots masked by the bias, so the caption

@@ -35,6 +35,7 @@ from .model import Model, ModelConfig, build_model
 from .objects import FINDERS, Finder, present, segment_batch
 from .scene import attach, scene_vocab
 from .tensors import Prepared, answer_of, prepare
+from .text import TEXT_ENCODERS
 from .token_choice import TokenChoice, choose_image_tokens, why_not_auto
 from .vocab import Vocab
 
@@ -92,6 +93,8 @@ def preflight(options: TrainOptions) -> torch.device:
         raise ConfigError(f"--image-tokens {tokens!r}: use auto, grid, objects, flat, shaded or detector")
     if finder == "detector" and not options.detector_weights:
         raise ConfigError("--image-tokens detector needs --detector-weights: DEFAULT (downloaded) or a state-dict file")
+    if options.model.get("text_encoder", TEXT_ENCODERS[0]) not in TEXT_ENCODERS:
+        raise ConfigError(f"--text-encoder {options.model['text_encoder']!r}: use {' or '.join(TEXT_ENCODERS)}")
     if options.model.get("detector", DETECTORS[0]) not in DETECTORS:
         raise ConfigError(f"--detector {options.model['detector']!r} is not known; use one of {', '.join(DETECTORS)}")
     if tokens == "objects" and options.model.get("backbone", "cnn") != "cnn":

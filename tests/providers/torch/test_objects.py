@@ -62,7 +62,7 @@ def test_the_grounding_contrast_is_kept_for_pictures_that_differ_in_colour() -> 
     assert pictures_differ(segment_batch(torch.from_numpy(np.stack(varied)), 8))
 
 
-def test_an_object_checkpoint_with_the_parameters_it_once_carried_unused_still_loads(tmp_path: Path) -> None:
+def test_an_object_checkpoint_saved_before_the_model_was_split_still_loads(tmp_path: Path) -> None:
     from mmbridge_torch.vocab import Vocab
     from safetensors.torch import load_file, save_file
 
@@ -73,7 +73,10 @@ def test_an_object_checkpoint_with_the_parameters_it_once_carried_unused_still_l
     d = model.cfg.d_model  # what models with object tokens carried before the grid and object models were split
     old = {"image_ln.weight": torch.ones(d), "image_ln.bias": torch.zeros(d), "text_pos": torch.zeros(1, 24, d)}
     old |= {"fusion_ln.weight": torch.ones(d), "fusion_ln.bias": torch.zeros(d)}
-    save_file(weights | old, str(tmp_path / "old" / "model.safetensors"))
+    # and the question's LSTM was the reader's own, not a module of its text encoder
+    moved = {name.replace("reader.text.", "reader."): t for name, t in weights.items()}
+    assert moved.keys() != weights.keys()
+    save_file(moved | old, str(tmp_path / "old" / "model.safetensors"))
     loaded = load_checkpoint(tmp_path / "old").model
     assert isinstance(loaded, ObjectModel) and not hasattr(loaded, "text_pos")
     assert all(torch.equal(t, weights[name]) for name, t in loaded.state_dict().items())
@@ -82,15 +85,20 @@ def test_an_object_checkpoint_with_the_parameters_it_once_carried_unused_still_l
         load_checkpoint(tmp_path / "old")
 
 
-def test_data_without_scenes_trains_object_tokens_that_answer_all_three_tasks(tmp_path: Path, shapes_png: Path) -> None:
+@pytest.mark.parametrize("text", ["lstm", "transformer"])
+def test_data_without_scenes_trains_object_tokens_that_answer_all_three_tasks(
+    text: str, tmp_path: Path, shapes_png: Path
+) -> None:
     events: list[dict] = []
+    model = {**TINY, "text_encoder": text}
     options = TrainOptions(
-        data="builtin:shapes?split=train&images=40&seed=9", out=tmp_path / "run", epochs=1, model=TINY, scene=False
+        data="builtin:shapes?split=train&images=40&seed=9", out=tmp_path / "run", epochs=1, model=model, scene=False
     )
     train(options, on_update=events.append)
     assert any(str(e.get("message")).startswith("image tokens: objects (") for e in events)
     ckpt = load_checkpoint(tmp_path / "run" / "best")
     assert isinstance(ckpt.model, ObjectModel) and ckpt.model.cfg.image_tokens == "objects"
+    assert ckpt.model.cfg.text_encoder == text and type(ckpt.model.reader.text).__name__.lower().startswith(text)
     with Client(
         "torch", config=Config(cache=CacheConfig(enabled=False)), checkpoint=str(tmp_path / "run" / "best")
     ) as c:
@@ -106,6 +114,7 @@ def test_data_without_scenes_trains_object_tokens_that_answer_all_three_tasks(tm
         (("--image-tokens", "detector"), "needs --detector-weights"),
         (("--detector", "yolo", "--detector-weights", "x.pt"), "--detector 'yolo' is not known"),
         (("--image-tokens", "objects", "--backbone", "resnet18"), "drop --backbone"),
+        (("--text-encoder", "gru"), "--text-encoder 'gru': use lstm or transformer"),
     ],
 )
 def test_impossible_image_tokens_are_one_line(extra: tuple[str, ...], words: str, tmp_path: Path, capsys) -> None:

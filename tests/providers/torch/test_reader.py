@@ -6,6 +6,7 @@ import pytest
 import torch
 from mmbridge_torch.model import ModelConfig
 from mmbridge_torch.reader import ObjectReader, Trace
+from mmbridge_torch.text import TEXT_ENCODERS, build_text_encoder
 from mmbridge_torch.token_choice import choose_image_tokens
 
 from mmbridge.data import load_dataset
@@ -55,8 +56,8 @@ def test_hop_two_slopes_find_the_nearest_object_other_than_the_named_one() -> No
         for layer in (reader.q1, reader.word_keys, reader.q2):
             layer.weight.zero_()
         reader.q1.bias.zero_()
-        reader.embed.weight.zero_()
-        reader.embed.weight[3, 0] = 1.0  # the question's first word names object 0 for both heads
+        reader.text.embed.weight.zero_()
+        reader.text.embed.weight[3, 0] = 1.0  # the question's first word names object 0 for both heads
         reader.word_keys.weight[[0, 8], 0] = 50.0  # each head's first feature
         reader.q2.bias.zero_()
         reader.k1.weight.copy_(torch.eye(16))
@@ -89,3 +90,18 @@ def test_flat_colour_pictures_keep_their_own_side_unless_one_is_given() -> None:
     samples = list(load_dataset("builtin:sort-of-clevr?split=train&images=30&seed=3"))  # 75-pixel pictures
     assert choose_image_tokens(samples, ModelConfig(10, 4), keep_size=False)[:2] == ("objects", 75)
     assert choose_image_tokens(samples, ModelConfig(10, 4, image_size=96), keep_size=True)[1] == 96
+
+
+@pytest.mark.parametrize("kind", TEXT_ENCODERS)
+def test_every_text_encoder_reads_only_the_words_and_keeps_them_apart(kind: str) -> None:
+    torch.manual_seed(0)
+    encoder = build_text_encoder(kind, vocab_size=12, words=8, d=16, heads=2, max_text=6).eval()
+    tokens = torch.tensor([[3, 4, 5, 0, 0, 0], [6, 7, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]])  # the last one empty
+    sentence, words = encoder(tokens)
+    assert sentence.shape == (3, 16) and words.shape == (3, 3, 8)  # the columns no question uses are dropped
+    assert torch.isfinite(sentence).all() and torch.equal(words, encoder.words(tokens))
+    assert torch.equal(words, encoder.embed(tokens[:, :3]))  # the words before any context mixes them
+    alone, _ = encoder(tokens[1:2, :2])  # the same question with no padding beside it
+    assert torch.allclose(alone, sentence[1:2], atol=1e-6)
+    with pytest.raises(ValueError, match="use one of lstm, transformer"):
+        build_text_encoder("gru", 12, 8, 16, 2, 6)
