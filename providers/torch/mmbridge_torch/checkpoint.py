@@ -21,7 +21,7 @@ from mmbridge.errors import ConfigError
 from .backbones import BACKBONES
 from .detector import DETECTORS
 from .hf_trunk import HF_PREFIX
-from .model import Model, ModelConfig, ObjectModel, build_model
+from .model import Model, ModelConfig, build_model
 from .objects import FINDERS
 from .text import TEXT_ENCODERS
 from .vocab import SPECIALS, Vocab
@@ -239,10 +239,11 @@ def load_checkpoint(folder: str | os.PathLike[str], device: str | torch.device =
     config = _read_config(folder)
     cfg = _model_config(folder, config)
     with torch.device("meta"):  # shapes without memory
-        shapes = build_model(cfg).state_dict()
+        skeleton = build_model(cfg)
+    shapes = skeleton.state_dict()
     if sum(math.prod(t.shape) for t in shapes.values()) > MAX_PARAMETERS:
         raise _refuse(folder, f"the model would have over {MAX_PARAMETERS:,} parameters")
-    rename = ObjectModel.current_name if cfg.image_tokens == "objects" else str
+    rename = skeleton.current_name  # names saved by an earlier version, as they are now
     _check_weights(folder, shapes, rename)
     try:
         weights = load_file(str(folder / WEIGHTS), device=str(device))

@@ -137,6 +137,12 @@ class Model(nn.Module):
         for p in (self.caption_pos, self.sink):
             nn.init.normal_(p, std=0.02)
 
+    @classmethod
+    def current_name(cls, name: str) -> str | None:
+        """The name a parameter saved by an earlier version has now (None: no longer used), so
+        checkpoints trained before still load."""
+        return name
+
     def encode_images(self, images: torch.Tensor) -> Memory:
         """(B,3,S,S) uint8 pixels, or the features training caches for them -> the images' ``Memory``."""
         raise NotImplementedError
@@ -284,8 +290,6 @@ class ObjectModel(Model):
 
     @classmethod
     def current_name(cls, name: str) -> str | None:
-        """The name a parameter saved by an earlier version has now (None: no longer used), so
-        checkpoints trained before still load."""
         if name in cls.UNUSED:
             return None
         for old, new in cls.MOVED.items():
