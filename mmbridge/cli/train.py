@@ -71,6 +71,10 @@ def register(app: typer.Typer) -> None:
                 " auto picks by a measured rule and prints it."
             ),
         ] = "auto",
+        max_objects: Annotated[
+            int | None,
+            option(Count(1, 256), help="Object tokens: the most objects a picture may hold [default: 16]."),
+        ] = None,
         text_encoder: Annotated[
             str | None,
             typer.Option(help="Object tokens: the reader's question encoder, lstm or transformer [default: lstm]."),
@@ -118,6 +122,7 @@ def register(app: typer.Typer) -> None:
             "finder": image_tokens if image_tokens in ("flat", "shaded", "detector") else None,
             "detector": detector,
             "text_encoder": text_encoder,
+            "max_objects": max_objects,
         }
         run_training(
             data=data,

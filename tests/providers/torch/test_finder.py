@@ -70,6 +70,22 @@ def test_pictures_saved_as_users_save_them_keep_object_tokens_with_the_right_cou
     assert not wrong, f"{look}: wrong object count in {len(wrong)} of {len(pictures)} pictures: {wrong[:3]}"
 
 
+def test_max_objects_decides_how_crowded_a_picture_may_be_for_object_tokens(tmp_path: Path, capsys) -> None:
+    from ...test_broken_files import cli
+
+    data = "builtin:shapes?split=train&images=24&seed=5&size=128&objects=12-16"
+    out = tmp_path / "run"
+    sizes = ("--d-model", "32", "--n-heads", "2", "--cnn-width", "16", "--image-layers", "1", "--fusion-layers", "1")
+    args = ("train", "--data", data, "--out", str(out), "--epochs", "1", "--no-scene", *sizes)
+    code, err = cli(capsys, *args, "--max-objects", "8")  # 12-16 objects a picture: more than it allows
+    assert code == 0, err
+    ckpt = load_checkpoint(out / "best")
+    assert ckpt.model.cfg.max_objects == 8 and ckpt.model.cfg.image_tokens == "grid"
+    assert ckpt.info["image_tokens"].startswith("grid (0% of sampled training pictures segment into objects")
+    samples = list(load_dataset(data, cache_dir=tmp_path))  # the default, 16, takes them as objects
+    assert choose_image_tokens(samples, ModelConfig(vocab_size=10, answer_size=4), keep_size=False).kind == "objects"
+
+
 def test_a_picture_that_is_not_square_is_letterboxed_in_its_own_background_and_keeps_its_side(tmp_path: Path) -> None:
     samples = list(
         load_dataset("builtin:sort-of-clevr?split=train&images=20&seed=2&size=100&height=75", cache_dir=tmp_path)
