@@ -8,7 +8,8 @@ small interface, chosen by ``ModelConfig.image_tokens``.
 
     ObjectModel, for pictures of objects (synthetic scenes, diagrams, renders; photos given a detector):
     image ──a finder (objects.py: flat, shaded; detector.py)──▶ object tokens (B,K,D) ──▶ memory
-    question tokens (Q,L) ──the object reader (reader.py: find what is named, then what it relates to)──▶ state
+    question tokens (Q,L) ──a text encoder (text.py: lstm or transformer)──▶ words, sentence
+                          ──the object reader (reader.py: find what is named, then what it relates to)──▶ state
 
     both: state ──▶ answer logits (vqa) | true/false logit (verify)
           caption tokens (C,T) ──causal decoder with cross-attn to the memory──▶ next-word logits

@@ -95,6 +95,8 @@ def preflight(options: TrainOptions) -> torch.device:
         raise ConfigError("--image-tokens detector needs --detector-weights: DEFAULT (downloaded) or a state-dict file")
     if options.model.get("text_encoder", TEXT_ENCODERS[0]) not in TEXT_ENCODERS:
         raise ConfigError(f"--text-encoder {options.model['text_encoder']!r}: use {' or '.join(TEXT_ENCODERS)}")
+    if tokens == "grid" and "text_encoder" in options.model:
+        raise ConfigError("--text-encoder is the object reader's: drop it, or use --image-tokens auto or a finder")
     if options.model.get("detector", DETECTORS[0]) not in DETECTORS:
         raise ConfigError(f"--detector {options.model['detector']!r} is not known; use one of {', '.join(DETECTORS)}")
     if tokens == "objects" and options.model.get("backbone", "cnn") != "cnn":

@@ -115,6 +115,7 @@ def test_data_without_scenes_trains_object_tokens_that_answer_all_three_tasks(
         (("--detector", "yolo", "--detector-weights", "x.pt"), "--detector 'yolo' is not known"),
         (("--image-tokens", "objects", "--backbone", "resnet18"), "drop --backbone"),
         (("--text-encoder", "gru"), "--text-encoder 'gru': use lstm or transformer"),
+        (("--text-encoder", "lstm", "--image-tokens", "grid"), "--text-encoder is the object reader's"),
     ],
 )
 def test_impossible_image_tokens_are_one_line(extra: tuple[str, ...], words: str, tmp_path: Path, capsys) -> None:
