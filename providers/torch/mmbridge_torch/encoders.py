@@ -3,15 +3,11 @@ channels, or a pretrained trunk), or the objects a finder sees in the pixels (ob
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 from torch import nn
 
+from .config import ModelConfig
 from .objects import XY, Finder, present, segment_batch, width
-
-if TYPE_CHECKING:
-    from .model import ModelConfig
 
 __all__ = ["BackboneEncoder", "ImageEncoder", "ObjectEncoder", "coords"]
 

@@ -9,7 +9,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -19,11 +19,9 @@ from .evaluation import evaluate_prepared, selection_score
 from .losses import batches, caption_index, step_loss
 from .model import Model, ObjectModel, cosine_lr
 from .objects import pictures_differ
+from .options import TrainOptions
 from .tensors import Prepared
 from .vocab import Vocab
-
-if TYPE_CHECKING:
-    from .train import TrainOptions
 
 __all__ = ["Run", "optimizer_for"]
 

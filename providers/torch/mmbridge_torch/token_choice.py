@@ -3,7 +3,7 @@ measured rule on a sample of its training pictures, printed and kept in the chec
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 
@@ -13,10 +13,8 @@ from mmbridge.image import Image
 
 from .model import ModelConfig
 from .objects import choose_finder
+from .options import TrainOptions
 from .tensors import letterbox
-
-if TYPE_CHECKING:
-    from .train import TrainOptions
 
 __all__ = ["TokenChoice", "choose_image_tokens", "why_not_auto"]
 

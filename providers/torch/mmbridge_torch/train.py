@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from .hf_trunk import HF_PREFIX, pretrained_tower
 from .loop import Run, optimizer_for
 from .model import Model, ModelConfig, build_model
 from .objects import FINDERS, Finder, present, segment_batch
+from .options import TrainOptions
 from .scene import attach, scene_vocab
 from .tensors import Prepared, answer_of, prepare
 from .text import TEXT_ENCODERS
@@ -43,35 +43,6 @@ __all__ = ["TrainOptions", "load_samples", "preflight", "train"]
 
 
 PHOTO_SIDE = 224  # the input side for the detector finder unless --image-size says otherwise
-
-
-@dataclass
-class TrainOptions:
-    data: str
-    out: Path
-    val: str | None = None
-    epochs: int = 30
-    max_minutes: float | None = None
-    device: str = "auto"
-    seed: int = 0
-    resume: bool = False
-    #: images per step (all their questions come along); None: by the model (see loop.Run)
-    batch_images: int | None = None
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    caption_weight: float = 0.5
-    validate_every_s: float = 60.0
-    cache_dir: Path = Path(".mmbridge/cache")
-    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig overrides
-    #: learn from meta.scene when every training sample carries one (see scene.py); False: answers only
-    scene: bool = True
-    #: the most frequent answers kept as classes (VQA v2's usual 3,129); the rest are not trained on
-    max_answers: int = 3129
-    #: with model={"backbone": ...}: "DEFAULT" (torchvision's, downloaded here) or a state-dict file
-    backbone_weights: str | None = None
-    #: the detector finder's weights (detector.py): "DEFAULT" or a state-dict file; with them,
-    #: --image-tokens auto may choose the detector for pictures that do not segment
-    detector_weights: str | None = None
 
 
 def _vocabularies(samples: list[Sample], max_answers: int) -> tuple[Vocab, list[str], float]:
