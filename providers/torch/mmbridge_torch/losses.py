@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from .model import GridModel, Model, ObjectModel
 from .tensors import VERIFY_ID, VQA_ID, Prepared
-from .vocab import PAD
+from .vocab import PAD, used_columns
 
 __all__ = ["batches", "caption_index", "soft_cross_entropy", "step_loss"]
 
@@ -117,7 +117,7 @@ def step_loss(
     if caps:
         rows = [data.c_tokens[c, rng.randrange(int(data.c_refs[c]))] for c, _ in caps]
         tokens = torch.stack(rows)
-        tokens = tokens[:, : int((tokens != PAD).sum(1).max())].to(device)  # trailing padding: no work
+        tokens = used_columns(tokens).to(device)  # trailing padding: no work
         c_image = torch.tensor([i for _, i in caps], device=device)
         logits = model.caption_logits(memory, c_image, tokens[:, :-1]).float()
         cap_loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1), ignore_index=PAD)

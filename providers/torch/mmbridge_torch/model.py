@@ -41,6 +41,7 @@ from .blocks import Attention, Block, Memory
 from .config import ModelConfig
 from .encoders import BackboneEncoder, ImageEncoder, ObjectEncoder
 from .reader import ObjectReader, Trace
+from .vocab import used_columns
 
 __all__ = ["GridModel", "Memory", "Model", "ModelConfig", "ObjectModel", "Reading", "build_model"]
 
@@ -201,9 +202,8 @@ class GridModel(Model):
         return torch.cat([out[..., :c].softmax(-1), out[..., c : c + s].softmax(-1), torch.sigmoid(out[..., -2:])], -1)
 
     def read(self, memory: Memory, q_image: torch.Tensor, tokens: torch.Tensor) -> Reading:
-        length = max(int((tokens != 0).sum(1).max()), 1) if tokens.numel() else 1
-        tokens = tokens[:, :length]  # drop the padding columns every query has: half the work or more
-        x = self.words(tokens) + self.text_pos[:, :length]  # (Q,L,D)
+        tokens = used_columns(tokens)  # the padding columns every query has: half the work or more
+        x = self.words(tokens) + self.text_pos[:, : tokens.shape[1]]  # (Q,L,D)
         pad = (tokens == 0)[:, None, None, :]  # (Q,1,1,L) True where padding
         mask = torch.zeros(pad.shape, dtype=x.dtype, device=x.device).masked_fill(pad, float("-inf"))
         words = (tokens != 0).unsqueeze(-1).to(x.dtype)  # (Q,L,1)

@@ -16,14 +16,9 @@ import torch
 from torch import nn
 
 from .blocks import Block
+from .vocab import used_columns
 
 __all__ = ["TEXT_ENCODERS", "TextEncoder", "build_text_encoder"]
-
-
-def _used(tokens: torch.Tensor) -> torch.Tensor:
-    """The columns any question uses: padding every question has is no work."""
-    length = max(int((tokens != 0).sum(1).max()), 1) if tokens.numel() else 1
-    return tokens[:, :length]
 
 
 class TextEncoder(nn.Module):
@@ -36,7 +31,7 @@ class TextEncoder(nn.Module):
 
     def words(self, tokens: torch.Tensor) -> torch.Tensor:
         """The embeddings of the columns any question uses (Q,L',W)."""
-        return self.embed(_used(tokens))
+        return self.embed(used_columns(tokens))
 
 
 class LSTMText(TextEncoder):
@@ -45,7 +40,7 @@ class LSTMText(TextEncoder):
         self.lstm = nn.LSTM(words, d, batch_first=True)
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        tokens = _used(tokens)
+        tokens = used_columns(tokens)
         e = self.embed(tokens)
         out, _ = self.lstm(e)
         last = out[torch.arange(len(tokens), device=tokens.device), (tokens != 0).sum(1).clamp(min=1) - 1]
@@ -62,7 +57,7 @@ class TransformerText(TextEncoder):
         self.ln = nn.LayerNorm(d)
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        tokens = _used(tokens)
+        tokens = used_columns(tokens)
         e = self.embed(tokens)
         real = tokens != 0  # (Q,L)
         seen = real.clone()

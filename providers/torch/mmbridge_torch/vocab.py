@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-__all__ = ["SPECIALS", "Vocab", "tokenize"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["SPECIALS", "Vocab", "tokenize", "used_columns"]
 
 PAD, UNK, BOS, EOS, VQA, VERIFY = range(6)
 SPECIALS = ["<pad>", "<unk>", "<bos>", "<eos>", "<vqa>", "<verify>"]
@@ -16,6 +20,12 @@ _TOKEN = re.compile(r"[a-z0-9]+|[^\sa-z0-9]")
 def tokenize(text: str) -> list[str]:
     """Lowercase words and single punctuation marks: 'A red circle, left.' -> a red circle , left ."""
     return _TOKEN.findall(text.lower())
+
+
+def used_columns(tokens: torch.Tensor) -> torch.Tensor:
+    """(N,L) token ids cut to the columns some row uses (at least one): padding every row has is no work."""
+    length = max(int((tokens != PAD).sum(1).max()), 1) if tokens.numel() else 1
+    return tokens[:, :length]
 
 
 def detokenize(words: Iterable[str]) -> str:
