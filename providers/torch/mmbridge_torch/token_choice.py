@@ -11,7 +11,7 @@ from mmbridge.data.sample import Sample
 from mmbridge.errors import DatasetError, ImageError
 from mmbridge.image import Image
 
-from .model import ModelConfig
+from .config import ModelConfig
 from .objects import choose_finder
 from .options import TrainOptions
 from .tensors import letterbox
