@@ -17,7 +17,7 @@ from .model import GridModel, Model, ObjectModel
 from .tensors import VERIFY_ID, VQA_ID, Prepared
 from .vocab import PAD, used_columns
 
-__all__ = ["batches", "caption_index", "soft_cross_entropy", "step_loss"]
+__all__ = ["batches", "caption_index", "contrast_loss", "soft_cross_entropy", "step_loss"]
 
 
 def batches(prepared: Prepared, batch_images: int, rng: random.Random) -> list[list[int]]:
@@ -47,6 +47,19 @@ def _soft_rows(data: Prepared, queries: torch.Tensor, answers: int) -> torch.Ten
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Cross-entropy against a target distribution: with one answer, the usual cross-entropy."""
     return -(targets * F.log_softmax(logits, dim=-1)).sum(-1).mean()
+
+
+def contrast_loss(
+    model: ObjectModel, data: Prepared, images: list[int], device: torch.device
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The grounding contrast alone (reader.py): the first phase of training with object tokens
+    in pictures that differ (loop.py), before anything reads the objects."""
+    memory = model.encode_images(data.images[images].to(device))
+    local = {im: i for i, im in enumerate(images)}
+    q = torch.tensor([q for im in images for q in data.per_image[im]])
+    q_image = torch.tensor([local[i] for i in data.q_image[q].tolist()], device=device)
+    loss = model.grounding_loss(memory, q_image, data.q_tokens[q].to(device))
+    return loss, {"grounding_loss": loss.item()}
 
 
 def step_loss(

@@ -22,6 +22,10 @@ class TrainOptions:
     resume: bool = False
     #: images per step (all their questions come along); None: by the model (see loop.Run)
     batch_images: int | None = None
+    #: with object tokens and the grounding contrast: the share of training (by steps or time,
+    #: whichever is further) that trains the contrast alone, so the words find their objects before
+    #: anything reads them (in crowded scenes, validation vqa 80% after 6 minutes; 41-50% without)
+    contrast_first: float = 0.125
     lr: float = 1e-3
     weight_decay: float = 0.01
     caption_weight: float = 0.5

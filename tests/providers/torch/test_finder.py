@@ -186,9 +186,9 @@ def test_renders_take_the_shaded_finder_and_it_counts_their_objects(tmp_path: Pa
 def test_a_few_hundred_steps_on_renders_beat_the_blind_prior_on_relational_questions(tmp_path: Path) -> None:
     spec = "builtin:renders?split={}&images=1000&seed=21"
     options = TrainOptions(
-        data=spec.format("train"), out=tmp_path / "run", epochs=6, scene=False, cache_dir=tmp_path, seed=1
+        data=spec.format("train"), out=tmp_path / "run", epochs=24, scene=False, cache_dir=tmp_path, seed=1
     )
-    train(options)  # 800 pictures, 8 a step: 600 steps
+    train(options)  # 800 pictures, 32 a step: 600 steps
     ckpt = load_checkpoint(tmp_path / "run" / "last")
     assert ckpt.model.cfg.finder == "shaded"
     test = list(load_dataset(spec.format("test"), cache_dir=tmp_path))
@@ -200,4 +200,4 @@ def test_a_few_hundred_steps_on_renders_beat_the_blind_prior_on_relational_quest
         seen.setdefault(s.meta["subtype"], Counter())[s.answers[0]] += 1
     relational = [s for s in test if s.meta["type"] == "relational"]
     prior = sum(seen[s.meta["subtype"]].most_common(1)[0][0] == s.answers[0] for s in relational) / len(relational)
-    assert ours >= prior + 0.10, f"relational: ours {ours:.1%}, the blind prior {prior:.1%}"  # measured: 48.8 vs 35.2%
+    assert ours >= prior + 0.10, f"relational: ours {ours:.1%}, the blind prior {prior:.1%}"  # measured: 46.8 vs 35.2%

@@ -107,6 +107,31 @@ def test_data_without_scenes_trains_object_tokens_that_answer_all_three_tasks(
         assert set(c.caption(shapes_png).text.split()) <= set(ckpt.vocab.words)
 
 
+@pytest.mark.parametrize("first", [0.0, 1.0])
+def test_the_contrast_trains_alone_for_the_first_share_of_training(first: float, tmp_path: Path) -> None:
+    # pictures that differ in colour keep the contrast; for its first share nothing reads the objects
+    events: list[dict] = []
+    options = TrainOptions(
+        data="builtin:shapes?split=train&images=40&seed=9",
+        out=tmp_path / "run",
+        epochs=2,
+        batch_images=8,
+        model=TINY,
+        scene=False,
+        contrast_first=first,
+        cache_dir=tmp_path / "cache",
+        validate_every_s=1e9,
+    )
+    train(options, on_update=events.append)
+    steps = [e for e in events if e["event"] == "step"]
+    assert len(steps) >= 4 and all("grounding_loss" in e for e in steps)
+    answered = ["vqa_acc" in e or "verify_acc" in e for e in steps]
+    assert answered == [first == 0.0] * len(steps)
+    said = f"on: alone for the first {first:.0%} of training, then beside the answers"
+    assert {"event": "info", "message": "grounding contrast " + said} in events
+    assert load_checkpoint(tmp_path / "run" / "last").info["grounding_contrast"] == said
+
+
 @pytest.mark.parametrize(
     ("extra", "words"),
     [

@@ -86,6 +86,18 @@ def test_hop_one_head_zero_follows_the_words_and_is_what_the_contrast_trains() -
     assert grad[:8].sum() > 0 and grad[8:].sum() == 0
 
 
+def test_the_contrast_reaches_every_object_not_only_the_best_match() -> None:
+    # a hard max over a picture's objects would send a word's gradient to one object per picture,
+    # and in crowded scenes that is rarely the named one; the soft max reaches each valid object
+    reader = ObjectReader(vocab_size=12, answers=4, d=16, hidden=32, heads=2).train()
+    objects = torch.randn(2, 14, 16, requires_grad=True)
+    valid = torch.ones(2, 14, dtype=torch.bool)
+    valid[1, -3:] = False  # padding gets nothing
+    reader.grounding_loss(objects, valid, torch.tensor([0, 1]), torch.tensor([[3, 4, 0], [6, 0, 0]])).backward()
+    reached = objects.grad.abs().sum(-1) > 0  # (B,K)
+    assert reached[valid].all() and not reached[~valid].any()
+
+
 def test_flat_colour_pictures_keep_their_own_side_unless_one_is_given() -> None:
     samples = list(load_dataset("builtin:sort-of-clevr?split=train&images=30&seed=3"))  # 75-pixel pictures
     assert choose_image_tokens(samples, ModelConfig(10, 4), keep_size=False)[:2] == ("objects", 75)

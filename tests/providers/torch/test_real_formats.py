@@ -88,7 +88,8 @@ def test_ten_answers_become_soft_scores_and_the_answer_set_is_capped(tmp_path: P
     # a flat 56x40 JPEG: letterboxed in its own background colour, its square is found
     assert messages[0] == "3 answers cover 100.0% of the vqa samples"
     assert messages[1].startswith("image tokens: objects (100% of sampled training pictures segment")
-    assert messages[2].startswith("calibrated on the validation split: vqa T=")
+    assert messages[2].startswith("grounding contrast ")  # on or off, and why
+    assert messages[3].startswith("calibrated on the validation split: vqa T=")
     with Client("torch", config=Config(cache=CacheConfig(enabled=False)), checkpoint=str(out / "best")) as client:
         assert client.ask(samples[0].image, "What color is the square?").answer in answers
 
@@ -152,7 +153,7 @@ def test_object_tokens_learn_relations_from_answers_alone(tmp_path: Path) -> Non
     }
     write_jsonl(rows["train"], tmp_path / "train.jsonl")
     out = tmp_path / "run"
-    train(TrainOptions(data=str(tmp_path / "train.jsonl"), out=out, epochs=12, cache_dir=tmp_path, scene=False, seed=0))
+    train(TrainOptions(data=str(tmp_path / "train.jsonl"), out=out, epochs=30, cache_dir=tmp_path, scene=False, seed=0))
     ckpt = load_checkpoint(out / "best")
     assert ckpt.model.cfg.image_tokens == "objects"  # auto: flat-colour scenes
     test = prepare(rows["test"], ckpt.vocab, ckpt.answers, 64, ckpt.model.cfg.max_text, 8)
