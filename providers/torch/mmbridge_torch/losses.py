@@ -55,11 +55,16 @@ def contrast_loss(
     """The grounding contrast alone (reader.py): the first phase of training with object tokens
     in pictures that differ (loop.py), before anything reads the objects."""
     memory = model.encode_images(data.images[images].to(device))
-    local = {im: i for i, im in enumerate(images)}
-    q = torch.tensor([q for im in images for q in data.per_image[im]])
-    q_image = torch.tensor([local[i] for i in data.q_image[q].tolist()], device=device)
+    q, q_image = _questions(data, images, device)
     loss = model.grounding_loss(memory, q_image, data.q_tokens[q].to(device))
     return loss, {"grounding_loss": loss.item()}
+
+
+def _questions(data: Prepared, images: list[int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The questions and statements of ``images`` (Q,), and the place of each one's image in them (Q,)."""
+    local = {im: i for i, im in enumerate(images)}
+    q = torch.tensor([q for im in images for q in data.per_image[im]], dtype=torch.long)
+    return q, torch.tensor([local[i] for i in data.q_image[q].tolist()], device=device, dtype=torch.long)
 
 
 def step_loss(
@@ -90,10 +95,8 @@ def step_loss(
         stats["cell_acc"] = (color.argmax(-1) == t_color)[occupied].float().mean().item() if occupied.any() else 1.0
     else:
         memory = model.encode_images(pixels)
-    queries = [q for im in images for q in data.per_image[im]]
-    if queries:
-        q = torch.tensor(queries)
-        q_image = torch.tensor([local[i] for i in data.q_image[q].tolist()], device=device)
+    q, q_image = _questions(data, images, device)
+    if len(q):
         reading = model.read(memory, q_image, data.q_tokens[q].to(device))
         state = reading.state
         if grounding and isinstance(model, ObjectModel) and len(images) > 1:  # object tokens: words find their objects
