@@ -65,7 +65,7 @@ class Run:
         self.grounding = objects and pictures_differ(self.data.images)
         if objects:
             message = (
-                f"grounding contrast on: alone for the first {self.options.contrast_first:.0%} of training, then"
+                f"grounding contrast on: alone for the first {self.options.contrast_first * 100:g}% of training, then"
                 " beside the answers"
                 if self.grounding
                 else "grounding contrast off: the training pictures hold the same colours, words cannot tell them"

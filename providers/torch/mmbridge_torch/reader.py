@@ -38,8 +38,8 @@ Sort-of-CLEVR):
   the batch (a soft maximum of its cosines, in hop 1's head 0's part of the keys), and a question
   must score its own image above the others. Words name things that are in the picture, so this
   teaches which object a word means without any label (weakly supervised grounding by contrast, as
-  in Gupta et al. 2020). Without it, whether and when attention found the named object varied from run to
-  run; with it, within a minute.
+  in Gupta et al. 2020). Without it, whether and when attention found the named object varied
+  from run to run; with it, within a minute.
   It needs pictures that differ in what they hold (objects.pictures_differ), and it trains alone
   for the first share of training (loop.py): beside the answers from the start, in scenes of 12-16
   objects, their gradients swamped it and the words never found their objects;

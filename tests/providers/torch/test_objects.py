@@ -127,7 +127,7 @@ def test_the_contrast_trains_alone_for_the_first_share_of_training(first: float,
     assert len(steps) >= 4 and all("grounding_loss" in e for e in steps)
     answered = ["vqa_acc" in e or "verify_acc" in e for e in steps]
     assert answered == [first == 0.0] * len(steps)
-    said = f"on: alone for the first {first:.0%} of training, then beside the answers"
+    said = f"on: alone for the first {first * 100:g}% of training, then beside the answers"
     assert {"event": "info", "message": "grounding contrast " + said} in events
     assert load_checkpoint(tmp_path / "run" / "last").info["grounding_contrast"] == said
 
