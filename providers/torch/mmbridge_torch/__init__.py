@@ -28,6 +28,8 @@ class TorchOptions(BaseModel):
     max_batch: Count(1, 65_536) = 256
     #: how long the first request of a batch waits for company (at most a minute)
     max_wait_ms: Number(0, 60_000) = 5.0
+    #: CPU threads a batch of 8 or more runs on (fewer: one); 0: one fewer than torch has, at least one
+    threads: Count(0, 4_096) = 0
     #: captions: 1 is greedy decoding, more is beam search
     beam_size: int = Field(default=1, ge=1, le=16)
 

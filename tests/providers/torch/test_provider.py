@@ -44,6 +44,22 @@ def test_a_small_batch_runs_on_one_thread_without_changing_the_callers_setting(
         assert torch.get_num_threads() == before
 
 
+@pytest.mark.parametrize("threads", [0, 3])
+def test_a_batch_leaves_the_event_loop_a_core_unless_told_its_threads(
+    tiny_run: Path, shapes_png: Path, threads: int
+) -> None:
+    import torch
+
+    with _client(tiny_run, threads=threads) as client:
+        provider = client.provider
+        while hasattr(provider, "inner"):
+            provider = provider.inner
+        asks = [Request.vqa(client.image(shapes_png), f"What shape is object {i}?") for i in range(8)]
+        assert all(r.answer for r in client.batch(asks, concurrency=8, cache=False, progress=False))
+        on_worker = provider.batcher.call(torch.get_num_threads)  # what the batch of 8 ran on
+    assert on_worker == (threads or max(1, torch.get_num_threads() - 1))
+
+
 def test_choices_restrict_the_answer(tiny_run: Path, shapes_png: Path) -> None:
     with _client(tiny_run) as client:
         closed = client.ask(shapes_png, "What shape is the red object?", choices=["Square", "TRIANGLE"])
