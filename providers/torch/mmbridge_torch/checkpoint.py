@@ -23,6 +23,7 @@ from .detector import DETECTORS
 from .hf_trunk import HF_PREFIX
 from .model import Model, ModelConfig, build_model
 from .objects import FINDERS
+from .reader import HOP1
 from .text import TEXT_ENCODERS
 from .vocab import SPECIALS, Vocab
 
@@ -130,7 +131,7 @@ _LIMITS |= dict.fromkeys(("image_layers", "fusion_layers", "caption_layers"), (0
 _LIMITS["detector_threshold"] = (0.0, 1.0)
 _DEFAULT_LIMIT = (1, 65_536)
 #: the model's settings that are names, and the names each may take
-_NAMED = {"finder": (*FINDERS, "detector"), "detector": DETECTORS, "text_encoder": TEXT_ENCODERS}
+_NAMED = {"finder": (*FINDERS, "detector"), "detector": DETECTORS, "text_encoder": TEXT_ENCODERS, "hop1": HOP1}
 MAX_PARAMETERS = 2_000_000_000
 
 
@@ -189,7 +190,7 @@ def _model_config(folder: Path, config: dict[str, Any]) -> ModelConfig:
             raise _refuse(folder, f"model.{name} must be {'a number' if number else 'a whole number'}, got {value!r}")
         if not low <= value <= high:
             raise _refuse(folder, f"model.{name} = {value} is outside {low}..{high}")
-    cfg = ModelConfig(**given)
+    cfg = ModelConfig(**{"hop1": "sum", **given})  # saved before hop1 existed: it read the sum
     if cfg.d_model % cfg.n_heads or cfg.image_size < 8:
         raise _refuse(folder, "model.d_model must be a multiple of n_heads, and image_size at least 8")
     if cfg.vocab_size != len(config["vocab"]) or cfg.answer_size != max(len(config["answers"]), 1):

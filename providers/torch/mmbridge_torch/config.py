@@ -36,6 +36,10 @@ class ModelConfig:
     reader_hidden: int = 256  # with "objects": the width of the reader's MLPs and of its state per query
     reader_words: int = 64  # with "objects": the width of the reader's word embeddings
     text_encoder: str = "lstm"  # with "objects": the reader's question encoder (text.TEXT_ENCODERS)
+    # with "objects": how hop 1's head 0 scores an object: "match" (its best cosine with any one word,
+    # as the grounding contrast scores it; reader.py) or "sum" (the sum of the words' keys dotted
+    # with it: what checkpoints saved before "match" read, and still do)
+    hop1: str = "match"
     finder: str = "flat"  # with "objects": which finder sees them (objects.FINDERS: flat, shaded; or detector)
     # with finder "detector": which torchvision detector (detector.DETECTORS), the side it sees
     # pictures at, and the score from which its boxes are objects

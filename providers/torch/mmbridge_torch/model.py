@@ -238,6 +238,7 @@ class ObjectModel(Model):
             words=cfg.reader_words,
             max_text=cfg.max_text,
             text=cfg.text_encoder,
+            hop1=cfg.hop1,
         )
 
     @classmethod

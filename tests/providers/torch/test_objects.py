@@ -85,6 +85,28 @@ def test_an_object_checkpoint_saved_before_the_model_was_split_still_loads(tmp_p
         load_checkpoint(tmp_path / "old")
 
 
+def test_an_object_checkpoint_saved_before_hop1_reads_the_words_as_it_did(tmp_path: Path) -> None:
+    import json
+
+    from mmbridge_torch.vocab import Vocab
+
+    vocab = Vocab.build(["what shape is the object furthest from the red object"])
+    old = build_model(ModelConfig(vocab_size=len(vocab), answer_size=2, image_tokens="objects", hop1="sum", **TINY))
+    save_checkpoint(tmp_path / "old", old, vocab, ["circle", "square"], {})
+    config = json.loads((tmp_path / "old" / "config.json").read_text())
+    del config["model"]["hop1"]  # as written before the field existed
+    (tmp_path / "old" / "config.json").write_text(json.dumps(config))
+    loaded = load_checkpoint(tmp_path / "old").model.eval()
+    assert loaded.cfg.hop1 == "sum" and ModelConfig(vocab_size=2, answer_size=2).hop1 == "match"
+    images = torch.from_numpy(_scene())[None]
+    tokens = torch.tensor([vocab.encode("what shape is the object furthest from the red object", 24)])
+    with torch.no_grad():
+        state = loaded.fuse(loaded.encode_images(images), torch.tensor([0]), tokens)
+        assert torch.allclose(state, old.eval().fuse(old.encode_images(images), torch.tensor([0]), tokens))
+        loaded.reader.hop1 = "match"  # the same weights read the other way answer differently
+        assert not torch.allclose(state, loaded.fuse(loaded.encode_images(images), torch.tensor([0]), tokens))
+
+
 @pytest.mark.parametrize("text", ["lstm", "transformer"])
 def test_data_without_scenes_trains_object_tokens_that_answer_all_three_tasks(
     text: str, tmp_path: Path, shapes_png: Path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from mmbridge_torch.model import ModelConfig
-from mmbridge_torch.reader import ObjectReader, Trace
+from mmbridge_torch.reader import HOP1, ObjectReader, Trace, _matches
 from mmbridge_torch.text import TEXT_ENCODERS, build_text_encoder
 from mmbridge_torch.token_choice import choose_image_tokens
 
@@ -84,6 +84,25 @@ def test_hop_one_head_zero_follows_the_words_and_is_what_the_contrast_trains() -
     reader.grounding_loss(objects, valid, torch.tensor([0, 1]), torch.tensor([[3, 4, 0], [6, 7, 8]])).backward()
     grad = reader.word_keys.weight.grad.abs().sum(1)  # (D,): per output feature
     assert grad[:8].sum() > 0 and grad[8:].sum() == 0
+
+
+def test_matching_hop_one_scores_an_object_by_its_best_word_not_by_all_the_words() -> None:
+    # "the object furthest from the red object": summed, a long key for "furthest" can outvote
+    # "red"; matched (each object's best cosine with one word, as the contrast scores it), it cannot
+    words = torch.tensor([[[1.0, 0.0], [0.0, 3.0]]])  # "red" points at object 0; "furthest", long, near object 1
+    keys = torch.tensor([[[1.0, 0.0], [0.6, 0.8]]])
+    summed = torch.einsum("qp,qkp->qk", words.sum(1), keys)
+    matched = _matches(words, keys, torch.zeros(1, 2, dtype=torch.bool))
+    assert summed.argmax().item() == 1 and matched.argmax().item() == 0
+    # the lengths of the keys no longer count, in the reader's head 0 as in the contrast
+    heads0 = {}
+    for kind in HOP1:
+        reader = ObjectReader(vocab_size=12, answers=4, d=16, hidden=32, heads=2, hop1=kind)
+        before = _read(reader)[1].hop1.clone()
+        with torch.no_grad():
+            reader.word_keys.weight.mul_(5.0)
+        heads0[kind] = torch.allclose(_read(reader)[1].hop1, before, atol=1e-5)
+    assert heads0 == {"sum": False, "match": True}
 
 
 def test_the_contrast_reaches_every_object_not_only_the_best_match() -> None:
